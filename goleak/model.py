@@ -1,0 +1,128 @@
+"""The immutable data model every stage shares: frames, stacks, goroutines, groups, snapshots."""
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+LabelPair = Tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One call frame as printed: `main.(*T).run(0x1, ...)` over `\t/src/t.go:42 +0x1d`."""
+
+    function: str
+    file: str = ""
+    line: int = 0
+    # The argument text between the final parentheses, kept only under --similarity exact
+    # (argument values differ per goroutine and would split every cluster otherwise).
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Stack:
+    frames: Tuple[Frame, ...]
+    created_by: Optional[Frame] = None
+    # Frames the runtime left out: N from "...N frames elided...", -1 for the pre-1.21
+    # "...additional frames elided..." that gives no count.
+    elided: int = 0
+    # The text ended or broke inside this stack; what was read is kept.
+    truncated: bool = False
+    # "goroutine running on other thread; stack unavailable"
+    unavailable: bool = False
+
+
+@dataclass(frozen=True)
+class Ancestor:
+    """An "[originating from goroutine N]:" block printed under GODEBUG=tracebackancestors."""
+
+    goroutine_id: int
+    frames: Tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class Goroutine:
+    """One goroutine as the runtime printed it. The reference parser yields these."""
+
+    id: int
+    state: str
+    stack: Stack
+    wait_minutes: Optional[int] = None
+    leaked: bool = False
+    locked_to_thread: bool = False
+    labels: Tuple[LabelPair, ...] = ()
+    parent_id: Optional[int] = None
+    ancestors: Tuple[Ancestor, ...] = ()
+    synctest_bubble: Optional[int] = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    key: str
+    value: str
+    goroutines: int
+
+
+@dataclass(frozen=True)
+class StackGroup:
+    """All goroutines of one snapshot that share one stack and one state.
+
+    Parsers emit groups, not goroutines, so memory follows distinct stacks, not goroutines.
+    """
+
+    stack: Stack
+    state: str
+    count: int
+    leaked: int = 0
+    locked: int = 0
+    wait_min: Optional[int] = None
+    wait_max: Optional[int] = None
+    # Goroutines that carry each label pair; at most MAX_LABEL_VALUES values per key are
+    # kept, the rest are counted in labels_other.
+    labels: Tuple[LabelCount, ...] = ()
+    labels_other: Tuple[Tuple[str, int], ...] = ()
+    # The first goroutine ids in file order (a sample, to find them in the dump).
+    sample_ids: Tuple[int, ...] = ()
+
+
+MAX_LABEL_VALUES = 10
+MAX_SAMPLE_IDS = 8
+
+
+@dataclass(frozen=True)
+class Warning:
+    source: str
+    line: Optional[int]
+    message: str
+
+    def __str__(self) -> str:
+        return "%s%s: %s" % (self.source, ":%d" % self.line if self.line else "", self.message)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One dump: a debug=2 text, a debug=1 or debug=0 profile, or the goroutines of a crash."""
+
+    source: str
+    format: str  # "debug=2", "debug=1", "debug=0", "crash"
+    groups: Tuple[StackGroup, ...]
+    total: int
+    declared_total: Optional[int] = None
+    profile: str = "goroutine"  # or "goroutineleak"
+    index: int = 0  # position among the dumps of one source
+    warnings: Tuple[Warning, ...] = ()
+    # The first line of a crash ("panic: ...", "fatal error: ...", "SIGQUIT: quit").
+    crash_reason: Optional[str] = None
+    race_reports: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.source if self.index == 0 else "%s#%d" % (self.source, self.index + 1)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Everything read from one source: its snapshots and what could not be read."""
+
+    source: str
+    snapshots: Tuple[Snapshot, ...] = field(default_factory=tuple)
+    warnings: Tuple[Warning, ...] = ()

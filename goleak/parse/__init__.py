@@ -1,0 +1,220 @@
+"""Turn the bytes of one source into snapshots: detect the format, pick the reader.
+
+Text (debug=2, debug=1, crashes, logs) streams through the fast BlockReader chunk by chunk,
+so memory stays flat whatever the file size; a large plain debug=2 file is split into byte
+ranges read by worker processes and merged in order. Protobuf (debug=0) is decoded whole:
+it is small, because the runtime already aggregated it by stack.
+"""
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+from goleak.errors import InputError
+from goleak.model import ParseResult, Snapshot, Stack, Warning
+from goleak.parse.build import SnapshotBuilder
+from goleak.parse.text import BlockReader
+
+INPUT_FORMATS = ("auto", "debug2", "debug1", "debug0", "crash")
+PIECE = 8 << 20
+# Below this a file is read in one process: starting workers costs more than it saves.
+PARALLEL_MIN_BYTES = 24 << 20
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    keep_args: bool = False  # --similarity exact keeps argument values
+    jobs: int = 1
+    input_format: str = "auto"
+    max_bytes: Optional[int] = None
+
+
+def parse_bytes(data: bytes, source: str, options: ParseOptions = ParseOptions()) -> ParseResult:
+    """Parse an in-memory source (tests, URL bodies)."""
+    return parse_stream(iter([data]), source, options)
+
+
+def parse_stream(pieces: Iterable[bytes], source: str, options: ParseOptions = ParseOptions(),
+                 progress: Optional[Progress] = None) -> ParseResult:
+    pieces = iter(pieces)
+    first = b""
+    for first in pieces:
+        if first:
+            break
+    if not first:
+        raise InputError("the source is empty: expected a goroutine dump or profile", source)
+    if first[:2] == b"\x1f\x8b":
+        return _parse_gzip(first, pieces, source, options)
+    if options.input_format == "debug0":
+        raise InputError("expected a gzipped protobuf profile (debug=0), found text", source, 1)
+    return _parse_text(_chain(first, pieces), source, options, progress)
+
+
+def parse_file(path: str, source: str, options: ParseOptions = ParseOptions(),
+               progress: Optional[Progress] = None) -> ParseResult:
+    """Parse a file on disk, in parallel when it is a large plain debug=2 dump."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        raise InputError("cannot read: %s" % (e.strerror or e), source)
+    if (options.jobs > 1 and size >= PARALLEL_MIN_BYTES and head.startswith(b"goroutine ")
+            and options.input_format in ("auto", "debug2")):
+        from goleak.parse.parallel import parse_file_parallel
+        return _result(source, parse_file_parallel(path, size, options, progress), options, head)
+    return parse_stream(read_file_pieces(path, source), source, options, progress)
+
+
+def read_file_pieces(path: str, source: str, start: int = 0, end: Optional[int] = None) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            left = None if end is None else end - start
+            while left is None or left > 0:
+                piece = f.read(PIECE if left is None else min(PIECE, left))
+                if not piece:
+                    break
+                if left is not None:
+                    left -= len(piece)
+                yield piece
+    except OSError as e:
+        raise InputError("cannot read: %s" % (e.strerror or e), source)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _normalize_newlines(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """CRLF to LF, so stanzas split at blank lines whatever system wrote the file."""
+    carry = b""
+    for piece in pieces:
+        piece = carry + piece if carry else piece
+        if piece.endswith(b"\r"):
+            carry, piece = b"\r", piece[:-1]
+        else:
+            carry = b""
+        yield piece.replace(b"\r\n", b"\n") if b"\r" in piece else piece
+    if carry:
+        yield carry
+
+
+def read_text_builders(pieces: Iterable[bytes], keep_args: bool, progress: Optional[Progress] = None
+                       ) -> Tuple[List[SnapshotBuilder], int]:
+    reader = BlockReader(keep_args)
+    for piece in _normalize_newlines(pieces):
+        reader.feed(piece)
+        if progress is not None:
+            progress(reader.bytes_read)
+    return reader.finish(), reader.lines_before
+
+
+def _parse_text(pieces: Iterable[bytes], source: str, options: ParseOptions,
+                progress: Optional[Progress]) -> ParseResult:
+    head = bytearray()
+
+    def remember_head(ps):
+        for p in ps:
+            if len(head) < 4096:
+                head.extend(p[:4096])
+            yield p
+
+    builders, _ = read_text_builders(remember_head(pieces), options.keep_args, progress)
+    return _result(source, builders, options, bytes(head))
+
+
+def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: ParseOptions) -> ParseResult:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    limit = options.max_bytes
+
+    def inflate() -> Iterator[bytes]:
+        total = 0
+        try:
+            for piece in _chain(first, rest):
+                out = inflater.decompress(piece)
+                while out or inflater.unconsumed_tail:
+                    total += len(out)
+                    if limit is not None and total > limit:
+                        raise InputError("decompressed data exceeds --max-bytes (%d bytes)" % limit, source)
+                    if out:
+                        yield out
+                    if not inflater.unconsumed_tail:
+                        break
+                    out = inflater.decompress(inflater.unconsumed_tail)
+                if inflater.eof:
+                    break
+            tail = inflater.flush()
+            if tail:
+                yield tail
+        except zlib.error as e:
+            raise InputError("corrupt gzip data: %s" % e, source)
+        if not inflater.eof:
+            raise InputError("truncated gzip data: the compressed stream ends early", source)
+
+    stream = inflate()
+    head = b""
+    for head in stream:
+        if head:
+            break
+    from goleak.parse import pprof_proto
+    if options.input_format == "debug0" or (options.input_format == "auto" and pprof_proto.looks_like_profile_proto(head)):
+        data = head + b"".join(stream)
+        return _result(source, [_builder_from_proto(data, source)], options, b"")
+    # A gzipped text dump (curl --compressed not given, a .txt.gz from a ticket).
+    return _parse_text(_chain(head, stream), source, options, None)
+
+
+def _builder_from_proto(data: bytes, source: str) -> SnapshotBuilder:
+    from goleak.parse import pprof_proto
+    prof = pprof_proto.decode_profile(data, source)
+    names = [t for t, _ in prof.sample_types]
+    profile = "goroutineleak" if "goroutineleak" in names else "goroutine"
+    b = SnapshotBuilder("debug=0", profile)
+    for s in prof.samples:
+        b.add_record(s.count, Stack(s.frames), s.labels, profile == "goroutineleak")
+    return b
+
+
+def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions, head: bytes) -> ParseResult:
+    snapshots: List[Snapshot] = []
+    stray: List[Warning] = []
+    index = 0
+    for b in builders:
+        if b.total == 0 and not b.groups and not b.raw and b.format not in ("race", "debug=1"):
+            # Warnings read before any dump began (no goroutine in this builder).
+            stray.extend(Warning(source, ln, msg) for ln, msg in b.warnings)
+            continue
+        snapshots.append(b.finish(source, index))
+        index += 1
+    if not snapshots:
+        raise no_dump_error(source, head, options.input_format)
+    expected = {"debug2": ("debug=2", "crash"), "debug1": ("debug=1",), "crash": ("crash", "debug=2")}
+    if options.input_format in expected and not any(s.format in expected[options.input_format] for s in snapshots):
+        raise InputError("expected a %s dump (--input-format), found %s" % (
+            options.input_format, ", ".join(sorted({s.format for s in snapshots}))), source)
+    if stray and snapshots:
+        first = snapshots[0]
+        snapshots[0] = Snapshot(**{**first.__dict__, "warnings": tuple(stray) + first.warnings})
+    return ParseResult(source=source, snapshots=tuple(snapshots))
+
+
+def no_dump_error(source: str, head: bytes, input_format: str = "auto") -> InputError:
+    text = head.decode("utf-8", "replace")
+    low = text.lstrip().lower()
+    looked_for = ("expected `goroutine N [state]:` stanzas (debug=2, a panic or SIGQUIT), "
+                  "a `goroutine profile: total N` profile (debug=1) or a gzipped protobuf profile (debug=0)")
+    if low.startswith("<!doctype html") or low.startswith("<html") or "<body" in low[:2000]:
+        if "/debug/pprof/" in text or "profile descriptions" in low:
+            return InputError("this is the HTML index page of net/http/pprof, not a goroutine dump; "
+                              "use .../debug/pprof/goroutine?debug=2", source, 1)
+        return InputError("this is an HTML page, not a goroutine dump; " + looked_for, source, 1)
+    if "\x00" in text[:512] or sum(1 for c in text[:512] if c == "\ufffd") > 8:
+        return InputError("this is binary data, not a goroutine dump; " + looked_for, source, 1)
+    first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if len(first_line) > 60:
+        first_line = first_line[:57] + "..."
+    return InputError("no goroutine dump found; %s. It starts with: %r" % (looked_for, first_line), source, 1)

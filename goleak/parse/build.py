@@ -1,0 +1,232 @@
+"""Aggregate goroutines into StackGroups while parsing, so memory follows distinct stacks."""
+import bisect
+from typing import Dict, List, Optional, Tuple
+
+from goleak.model import (
+    MAX_LABEL_VALUES,
+    MAX_SAMPLE_IDS,
+    Goroutine,
+    LabelCount,
+    Snapshot,
+    Stack,
+    StackGroup,
+    Warning,
+)
+
+# Distinct values tracked per label key and group before the rest are only counted. Large
+# enough that ordinary labels are exact whatever order the chunks merge in; request ids
+# overflow it and are reported as "other".
+LABEL_TRACK_LIMIT = 1000
+
+
+class Tally:
+    """Running counts for the goroutines of one (stack, state): the unit of aggregation."""
+
+    __slots__ = ("count", "leaked", "locked", "wait_min", "wait_max", "labels", "label_keys", "other", "ids")
+
+    def __init__(self):
+        self.count = 0
+        self.leaked = 0
+        self.locked = 0
+        self.wait_min: Optional[int] = None
+        self.wait_max: Optional[int] = None
+        self.labels: Dict[Tuple[str, str], int] = {}
+        self.label_keys: Dict[str, int] = {}  # distinct values tracked per key
+        self.other: Dict[str, int] = {}
+        self.ids: List[int] = []
+
+    def add(self, gid: Optional[int], n: int, wait: Optional[int], leaked: bool, locked: bool, labels) -> None:
+        self.count += n
+        if leaked:
+            self.leaked += n
+        if locked:
+            self.locked += n
+        if wait is not None:
+            if self.wait_min is None or wait < self.wait_min:
+                self.wait_min = wait
+            if self.wait_max is None or wait > self.wait_max:
+                self.wait_max = wait
+        if labels:
+            self._add_labels(labels, n)
+        if gid is not None:
+            ids = self.ids
+            # Keep the lowest ids: the same sample whatever order goroutines arrive in.
+            if len(ids) < MAX_SAMPLE_IDS:
+                bisect.insort(ids, gid)
+            elif gid < ids[-1]:
+                bisect.insort(ids, gid)
+                ids.pop()
+
+    def _add_labels(self, labels, n: int) -> None:
+        table = self.labels
+        for pair in labels:
+            if pair in table:
+                table[pair] += n
+            else:
+                key = pair[0]
+                tracked = self.label_keys.get(key, 0)
+                if tracked < LABEL_TRACK_LIMIT:
+                    self.label_keys[key] = tracked + 1
+                    table[pair] = n
+                else:
+                    self.other[key] = self.other.get(key, 0) + n
+
+    def merge(self, other: "Tally") -> None:
+        self.count += other.count
+        self.leaked += other.leaked
+        self.locked += other.locked
+        for w in (other.wait_min, other.wait_max):
+            if w is not None:
+                if self.wait_min is None or w < self.wait_min:
+                    self.wait_min = w
+                if self.wait_max is None or w > self.wait_max:
+                    self.wait_max = w
+        for pair, n in other.labels.items():
+            self._add_labels((pair,), n)
+        for key, n in other.other.items():
+            self.other[key] = self.other.get(key, 0) + n
+        for gid in other.ids:
+            self.add_id(gid)
+
+    def add_id(self, gid: int) -> None:
+        ids = self.ids
+        if gid in ids:
+            return
+        if len(ids) < MAX_SAMPLE_IDS:
+            bisect.insort(ids, gid)
+        elif gid < ids[-1]:
+            bisect.insort(ids, gid)
+            ids.pop()
+
+    def to_group(self, stack: Stack, state: str) -> StackGroup:
+        # Per key: the most frequent values (ties by value), the rest counted as other.
+        by_key: Dict[str, List[Tuple[str, int]]] = {}
+        for (k, v), n in self.labels.items():
+            by_key.setdefault(k, []).append((v, n))
+        labels = []
+        other = dict(self.other)
+        for k in sorted(by_key):
+            values = sorted(by_key[k], key=lambda vn: (-vn[1], vn[0]))
+            for v, n in values[:MAX_LABEL_VALUES]:
+                labels.append(LabelCount(k, v, n))
+            rest = sum(n for _, n in values[MAX_LABEL_VALUES:])
+            if rest:
+                other[k] = other.get(k, 0) + rest
+        return StackGroup(
+            stack=stack,
+            state=state,
+            count=self.count,
+            leaked=self.leaked,
+            locked=self.locked,
+            wait_min=self.wait_min,
+            wait_max=self.wait_max,
+            labels=tuple(labels),
+            labels_other=tuple(sorted(other.items())),
+            sample_ids=tuple(self.ids),
+        )
+
+
+def stack_sort_text(stack: Stack) -> str:
+    return "\n".join("%s %s:%d" % (f.function, f.file, f.line) for f in stack.frames)
+
+
+class HeaderCount:
+    """Fast-path count of goroutines that share one stanza key and one header text."""
+
+    __slots__ = ("count", "ids")
+
+    def __init__(self):
+        self.count = 0
+        self.ids: List[int] = []
+
+
+class SnapshotBuilder:
+    """Collects one snapshot's goroutines: by parsed stack (reference path) or by raw
+    stanza text (fast path, where each distinct text is parsed once)."""
+
+    def __init__(self, fmt: str, profile: str = "goroutine", declared_total: Optional[int] = None):
+        self.format = fmt
+        self.profile = profile
+        self.declared_total = declared_total
+        self.total = 0
+        self.crash_reason: Optional[str] = None
+        self.race_reports = 0
+        self.warnings: List[Tuple[Optional[int], str]] = []
+        # (Stack, state) -> Tally
+        self.groups: Dict[Tuple[Stack, str], Tally] = {}
+        # raw stanza key -> [Stack, {HeaderFields: HeaderCount}]   (fast path)
+        self.raw: Dict[bytes, list] = {}
+        # True when this snapshot began at something that starts a dump (a profile header,
+        # a crash): a parallel worker's first builder merges into the previous worker's
+        # last one otherwise.
+        self.started_new = False
+
+    def add_goroutine(self, g: Goroutine) -> None:
+        self.total += 1
+        key = (g.stack, g.state)
+        t = self.groups.get(key)
+        if t is None:
+            t = self.groups[key] = Tally()
+        t.add(g.id, 1, g.wait_minutes, g.leaked, g.locked_to_thread, g.labels)
+
+    def add_record(self, count: int, stack: Stack, labels, leaked: bool) -> None:
+        """A debug=1 record or debug=0 sample: `count` goroutines with no state."""
+        self.total += count
+        key = (stack, "")
+        t = self.groups.get(key)
+        if t is None:
+            t = self.groups[key] = Tally()
+        t.add(None, count, None, leaked, False, labels)
+
+    def absorb_raw(self) -> None:
+        """Fold fast-path tallies into the parsed groups (once, at the end)."""
+        for stack, by_header in self.raw.values():
+            for fields, hc in by_header.items():
+                key = (stack, fields.state)
+                t = self.groups.get(key)
+                if t is None:
+                    t = self.groups[key] = Tally()
+                t.add(None, hc.count, fields.wait, fields.leaked, fields.locked, fields.labels)
+                for gid in hc.ids:
+                    t.add_id(gid)
+        self.raw = {}
+
+    def merge(self, other: "SnapshotBuilder", line_shift: int) -> None:
+        self.absorb_raw()
+        other.absorb_raw()
+        self.total += other.total
+        for key, tally in other.groups.items():
+            t = self.groups.get(key)
+            if t is None:
+                self.groups[key] = tally
+            else:
+                t.merge(tally)
+        self.warnings.extend((ln + line_shift if ln else ln, msg) for ln, msg in other.warnings)
+        self.race_reports += other.race_reports
+        if self.crash_reason is None:
+            self.crash_reason = other.crash_reason
+        if self.declared_total is None:
+            self.declared_total = other.declared_total
+
+    def finish(self, source: str, index: int) -> Snapshot:
+        self.absorb_raw()
+        groups = [t.to_group(stack, state) for (stack, state), t in self.groups.items()]
+        groups.sort(key=lambda g: (-g.count, g.state, stack_sort_text(g.stack)))
+        warnings = [Warning(source, ln, msg) for ln, msg in self.warnings]
+        if self.declared_total is not None and self.declared_total != self.total:
+            warnings.append(Warning(
+                source, None,
+                "the profile header says total %d but its records add up to %d; reporting %d"
+                % (self.declared_total, self.total, self.total)))
+        return Snapshot(
+            source=source,
+            format=self.format,
+            groups=tuple(groups),
+            total=self.total,
+            declared_total=self.declared_total,
+            profile=self.profile,
+            index=index,
+            warnings=tuple(warnings),
+            crash_reason=self.crash_reason,
+            race_reports=self.race_reports,
+        )

@@ -1,0 +1,83 @@
+"""Read one large plain debug=2 file with several processes, each over its own byte range.
+
+Ranges start and end just after a blank line, so every worker sees exactly the stanzas the
+single-process reader would; results are merged in file order. Workers read the file
+themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct stack) do.
+"""
+import multiprocessing
+import os
+from typing import List, Optional, Tuple
+
+from goleak.parse.build import SnapshotBuilder
+
+_WINDOW = 1 << 20
+
+
+def _align(path: str, pos: int, size: int) -> int:
+    """The first offset at or after `pos` that follows a blank line ("\\n\\n")."""
+    if pos <= 0:
+        return 0
+    with open(path, "rb") as f:
+        at = pos - 1
+        while at < size:
+            f.seek(at)
+            window = f.read(_WINDOW + 1)
+            i = window.find(b"\n\n")
+            if i >= 0:
+                return at + i + 2
+            if len(window) <= 1:
+                break
+            at += len(window) - 1
+    return size
+
+
+def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder], int]:
+    from goleak.parse import read_file_pieces, read_text_builders
+    path, start, end, keep_args = args
+    builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args)
+    for b in builders:
+        b.absorb_raw()  # Stacks and tallies pickle; the raw stanza keys need not travel
+    return builders, lines
+
+
+def parse_file_parallel(path: str, size: int, options, progress=None) -> List[SnapshotBuilder]:
+    jobs = max(1, options.jobs)
+    # Several ranges per worker keep both cores busy when stacks are uneven.
+    parts = jobs * 2
+    bounds = sorted({_align(path, size * i // parts, size) for i in range(parts)} | {size})
+    ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
+    ctx = _context()
+    if ctx is None or len(ranges) < 2:
+        from goleak.parse import read_file_pieces, read_text_builders
+        return read_text_builders(read_file_pieces(path, path), options.keep_args, progress)[0]
+    merged: List[SnapshotBuilder] = []
+    lines_before = 0
+    with ctx.Pool(jobs) as pool:
+        for (_, a, b, _), (builders, lines) in zip(ranges, pool.imap(_read_range, ranges)):
+            for i, builder in enumerate(builders):
+                if builder.total == 0 and not builder.groups and not builder.warnings:
+                    continue
+                if merged and i == 0 and not builder.started_new:
+                    merged[-1].merge(builder, lines_before)
+                else:
+                    _shift_lines(builder, lines_before)
+                    merged.append(builder)
+            lines_before += lines
+            if progress is not None:
+                progress(b)
+    return merged
+
+
+def _shift_lines(builder: SnapshotBuilder, shift: int) -> None:
+    builder.warnings = [(ln + shift if ln else ln, msg) for ln, msg in builder.warnings]
+
+
+def _context() -> Optional[multiprocessing.context.BaseContext]:
+    # fork shares the imported interpreter for free; where it is missing (Windows) or
+    # unsafe (macOS), one process reads everything.
+    if os.name != "posix" or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    import sys
+    if sys.platform == "darwin":
+        return None
+    return multiprocessing.get_context("fork")

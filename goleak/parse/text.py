@@ -1,0 +1,596 @@
+"""Read goroutine text: debug=2 dumps, debug=1 profiles, crashes and the logs around them.
+
+Two paths share one reader:
+
+* `TextReader` is the reference: a line-by-line state machine that accepts every shape in
+  lines.py, per-line prefixes (log timestamps, indentation), crash preambles, race reports
+  and partial stanzas. It is exact and tolerant, and about 20 MB/s.
+* `read_blocks` is the fast path for the stanzas a Go runtime prints verbatim (the bulk of
+  any large dump). It splits text at blank lines, recognises a canonical stanza with a few
+  C-level bytes operations, and tallies it under a key made of its `file:line +0xoff`
+  lines, parsing each distinct key once with the reference reader. Anything that is not
+  canonical goes to the reference reader, so both paths give identical groups
+  (tests/test_fastpath.py proves it on every fixture).
+"""
+import re
+from typing import Callable, Iterable, List, Optional, Tuple
+
+from goleak.model import Ancestor, Frame, Goroutine, Stack
+from goleak.parse import lines as L
+from bisect import insort
+
+from goleak.model import MAX_SAMPLE_IDS
+from goleak.parse.build import HeaderCount, SnapshotBuilder
+
+IDLE, FRAMES, FILE, CREATED_FILE, SKIP_FILE, RUNTIME_STACK, RACE, RECORD = range(8)
+
+_DIGITS = re.compile(r"[0-9]")
+
+
+def _shape(s: str) -> str:
+    return _DIGITS.sub("0", s)
+
+
+def _is_function_line(text: str) -> bool:
+    # `pkg.Func(args)`: ends in ")", and the name before the final "(" has no blank in it,
+    # which tells a frame from a log line that happens to end in ")".
+    if not text.endswith(")"):
+        return False
+    open_at = text.rfind("(")
+    if open_at <= 0:
+        return False
+    name = text[:open_at]
+    return not any(c in name for c in " \t")
+
+
+class _Pending:
+    """The goroutine being read."""
+
+    __slots__ = ("id", "fields", "frames", "created_by", "parent", "elided", "ancestors",
+                 "anc_id", "anc_frames", "line", "func", "truncated", "unavailable")
+
+    def __init__(self, gid: int, fields: L.HeaderFields, line: int):
+        self.id = gid
+        self.fields = fields
+        self.frames: List[Frame] = []
+        self.created_by: Optional[Frame] = None
+        self.parent: Optional[int] = None
+        self.elided = 0
+        self.ancestors: List[Ancestor] = []
+        self.anc_id: Optional[int] = None
+        self.anc_frames: List[Frame] = []
+        self.line = line
+        self.func: Optional[Frame] = None  # a function line waiting for its file line
+        self.truncated = False
+        self.unavailable = False
+
+
+class TextReader:
+    """The reference reader. Feed it text; it fills SnapshotBuilders.
+
+    `on_goroutine`, when given, receives each Goroutine instead of the builder (the fast
+    path uses that to parse one representative stanza).
+    """
+
+    def __init__(self, keep_args: bool = False, on_goroutine: Optional[Callable[[Goroutine], None]] = None):
+        self.keep_args = keep_args
+        self.on_goroutine = on_goroutine
+        self.snapshots: List[SnapshotBuilder] = []
+        self.cur: Optional[SnapshotBuilder] = None
+        self.mode = IDLE
+        self.g: Optional[_Pending] = None
+        self.prefix = ""
+        self.prefix_shape = ""
+        self.gap = False
+        self.crash_pending: Optional[str] = None
+        self.record_count = 0
+        self.record_frames: List[Frame] = []
+        self.record_labels: Tuple = ()
+        self.record_line = 0
+        # Set whenever the reader saw anything: the fast path then lets it decide whether a
+        # stanza opens a new snapshot.
+        self.dirty = True
+        self.lineno = 0
+
+    # -- snapshots -----------------------------------------------------------------
+    def _new_snapshot(self, fmt: str, profile: str = "goroutine", declared: Optional[int] = None) -> SnapshotBuilder:
+        b = SnapshotBuilder(fmt, profile, declared)
+        b.started_new = True
+        self.snapshots.append(b)
+        self.cur = b
+        return b
+
+    def _snapshot_for_goroutine(self) -> SnapshotBuilder:
+        cur = self.cur
+        if cur is not None and cur.format == "race" and cur.total == 0:
+            cur.format = "debug=2"
+        if cur is None or cur.format == "debug=1" or (self.gap and cur.total > 0):
+            fmt = "crash" if self.crash_pending else "debug=2"
+            cur = self._new_snapshot(fmt)
+            # A worker that starts mid-file does not know what came before: its first
+            # snapshot continues the previous worker's unless something started a dump.
+            cur.started_new = bool(self.crash_pending) or len(self.snapshots) > 1 or self.gap
+            if self.crash_pending:
+                cur.crash_reason = self.crash_pending
+                self.crash_pending = None
+        self.gap = False
+        return cur
+
+    def note_goroutine_block(self) -> SnapshotBuilder:
+        """The fast path is about to tally a stanza: close what is open, pick the snapshot."""
+        if self.mode != IDLE:
+            self._end_mode()
+        self.dirty = False
+        return self._snapshot_for_goroutine()
+
+    def warn(self, line: Optional[int], message: str) -> None:
+        target = self.cur
+        if target is None:
+            target = self._new_snapshot("debug=2")
+            target.started_new = False
+        target.warnings.append((line, message))
+
+    # -- feeding -------------------------------------------------------------------
+    def feed(self, text: str, first_line: int) -> None:
+        self.dirty = True
+        lineno = first_line - 1
+        for raw in text.split("\n"):
+            lineno += 1
+            self.lineno = lineno
+            self._line(raw[:-1] if raw.endswith("\r") else raw, lineno)
+
+    def finish(self) -> List[SnapshotBuilder]:
+        self._end_mode(at_eof=True)
+        return self.snapshots
+
+    def _strip(self, raw: str) -> str:
+        p = self.prefix
+        if not p:
+            return raw
+        if raw.startswith(p):
+            return raw[len(p):]
+        n = len(p)
+        if len(raw) >= n and _shape(raw[:n]) == self.prefix_shape:
+            return raw[n:]
+        return raw
+
+    def _line(self, raw: str, lineno: int) -> None:
+        mode = self.mode
+        if mode == IDLE:
+            self._idle(raw, lineno)
+            return
+        if mode == RACE:
+            if L.RACE_END_RE.match(raw):
+                self.mode = IDLE
+            return
+        if mode == RUNTIME_STACK:
+            # System-stack frames of a crash belong to no goroutine; a blank line ends them.
+            s = self._strip(raw)
+            if not s.strip():
+                self.mode = IDLE
+            elif L.HEADER_RE.search(s):
+                self.mode = IDLE
+                self._idle(raw, lineno)
+            return
+        if mode == RECORD:
+            self._record_line(raw, lineno)
+            return
+        self._goroutine_line(self._strip(raw), raw, lineno)
+
+    def _idle(self, raw: str, lineno: int) -> None:
+        s = raw.strip()
+        if not s:
+            return
+        m = L.HEADER_RE.search(raw)
+        if m:
+            self._start_goroutine(m, raw, lineno)
+            return
+        m = L.PROFILE_HEADER_RE.search(raw)
+        if m:
+            profile = m.group(1)
+            self._new_snapshot("debug=1", profile, int(m.group(2)))
+            self.gap = False
+            return
+        if L.RECORD_RE.match(s):
+            self._start_record(s, lineno)
+            return
+        if s == L.RUNTIME_STACK or raw.endswith(L.RUNTIME_STACK):
+            self.mode = RUNTIME_STACK
+            self.prefix = raw[: len(raw) - len(raw.lstrip())]
+            self.prefix_shape = _shape(self.prefix)
+            return
+        if s.endswith(L.RACE_START):
+            if self.cur is None:
+                self._new_snapshot("race").started_new = False
+            self.cur.race_reports += 1
+            self.mode = RACE
+            return
+        m = L.CRASH_RE.search(raw)
+        if m and (m.start() == 0 or raw[: m.start()].strip() == "" or m.start() < 40):
+            reason = raw[m.start():].strip()
+            if self.cur is not None and self.cur.total > 0:
+                self.crash_pending = reason
+                self.gap = True
+            elif self.cur is not None:
+                if self.cur.crash_reason is None:
+                    self.cur.crash_reason = reason
+                    self.cur.format = "crash" if self.cur.format == "debug=2" else self.cur.format
+            else:
+                self.crash_pending = reason
+            return
+        if L.CRASH_DETAIL_RE.match(s) or L.CRASH_DETAIL_RE.match(raw):
+            return
+        self.gap = True
+
+    # -- debug=2 stanzas -----------------------------------------------------------
+    def _start_goroutine(self, m: "re.Match", raw: str, lineno: int) -> None:
+        fields = L.parse_bracket(m.group(2), m.group(3))
+        if fields is None:
+            # The labels after the bracket did not read; keep the goroutine, drop them.
+            fields = L.parse_bracket(m.group(2), None)
+            self.warn(lineno, "could not read the labels in this goroutine header; kept the goroutine without them")
+        prefix = raw[: m.start()]
+        self.prefix = prefix
+        self.prefix_shape = _shape(prefix)
+        self.g = _Pending(int(m.group(1)), fields, lineno)
+        self.mode = FRAMES
+
+    def _goroutine_line(self, s: str, raw: str, lineno: int) -> None:
+        g = self.g
+        mode = self.mode
+        if mode == FILE:
+            fl = L.parse_file_line(s)
+            if fl is not None:
+                f = g.func
+                self._add_frame(Frame(f.function, fl[0], fl[1], f.args))
+                g.func = None
+                self.mode = FRAMES
+                return
+            self.warn(lineno, "expected a `file:line` line after the frame `%s`; kept the frame without it" % g.func.function)
+            self._add_frame(g.func)
+            g.func = None
+            self.mode = FRAMES
+            self._goroutine_line(s, raw, lineno)
+            return
+        if mode == SKIP_FILE:
+            self.mode = FRAMES
+            if L.parse_file_line(s) is not None:
+                return
+            self._goroutine_line(s, raw, lineno)
+            return
+        if mode == CREATED_FILE:
+            fl = L.parse_file_line(s)
+            if fl is not None:
+                c = g.created_by
+                g.created_by = Frame(c.function, fl[0], fl[1])
+                self.mode = FRAMES
+                return
+            self.mode = FRAMES
+            self._goroutine_line(s, raw, lineno)
+            return
+        # FRAMES: what may follow a header or a complete frame.
+        if not s.strip():
+            self._end_goroutine()
+            return
+        if s[0] in " \t":
+            body = s.strip()
+            if body == L.UNAVAILABLE:
+                g.unavailable = True
+                return
+            fl = L.parse_file_line(s)
+            if fl is not None:
+                self.warn(lineno, "a `file:line` line with no function line before it; kept as an unnamed frame")
+                self._add_frame(Frame("?", fl[0], fl[1]))
+                return
+            self._end_goroutine()
+            self._line(raw, lineno)
+            return
+        if s.startswith("created by "):
+            m = L.CREATED_BY_RE.match(s)
+            if m:
+                if g.anc_id is None:
+                    g.created_by = Frame(m.group(1))
+                    g.parent = int(m.group(2)) if m.group(2) else None
+                    self.mode = CREATED_FILE
+                else:
+                    # An ancestor's creator: its file line follows and is skipped as well.
+                    self.mode = SKIP_FILE
+                return
+        m = L.ELIDED_RE.match(s)
+        if m:
+            n = int(m.group(1)) if m.group(1) else -1
+            if g.anc_id is not None:
+                return
+            g.elided = n if g.elided == 0 else (g.elided + n if n > 0 and g.elided > 0 else -1)
+            return
+        m = L.ANCESTOR_RE.match(s)
+        if m:
+            self._close_ancestor()
+            g.anc_id = int(m.group(1))
+            return
+        if _is_function_line(s):
+            g.func = L.parse_function_line(s, self.keep_args)
+            self.mode = FILE
+            return
+        if s.startswith("goroutine ") or L.HEADER_RE.search(raw):
+            self._end_goroutine()
+            self._line(raw, lineno)
+            return
+        # Something else (a log line, a crash detail): the stanza is over.
+        self._end_goroutine()
+        self._line(raw, lineno)
+
+    def _add_frame(self, frame: Frame) -> None:
+        g = self.g
+        if g.anc_id is not None:
+            g.anc_frames.append(frame)
+        else:
+            g.frames.append(frame)
+
+    def _close_ancestor(self) -> None:
+        g = self.g
+        if g.anc_id is not None:
+            g.ancestors.append(Ancestor(g.anc_id, tuple(g.anc_frames)))
+            g.anc_id = None
+            g.anc_frames = []
+
+    def _end_goroutine(self, at_eof: bool = False) -> None:
+        g = self.g
+        if g is None:
+            self.mode = IDLE
+            return
+        if g.func is not None:
+            # The text ended between a frame and its file line: keep what was read.
+            self._add_frame(g.func)
+            g.func = None
+            g.truncated = True
+            self.warn(g.line, "goroutine %d: the stack ends inside a frame (truncated dump?); counted with the %d frames read"
+                      % (g.id, len(g.frames)))
+        elif at_eof and not g.frames and not g.unavailable and self.mode == FRAMES:
+            g.truncated = True
+            self.warn(g.line, "goroutine %d: the dump ends after its header; counted with no frames" % g.id)
+        self._close_ancestor()
+        f = g.fields
+        goroutine = Goroutine(
+            id=g.id,
+            state=f.state,
+            stack=Stack(tuple(g.frames), g.created_by, g.elided, g.truncated, g.unavailable),
+            wait_minutes=f.wait,
+            leaked=f.leaked,
+            locked_to_thread=f.locked,
+            labels=f.labels,
+            parent_id=g.parent,
+            ancestors=tuple(g.ancestors),
+            synctest_bubble=f.bubble,
+            line=g.line,
+        )
+        self.g = None
+        self.mode = IDLE
+        if self.on_goroutine is not None:
+            self.on_goroutine(goroutine)
+        else:
+            self._snapshot_for_goroutine().add_goroutine(goroutine)
+
+    # -- debug=1 records -----------------------------------------------------------
+    def _start_record(self, s: str, lineno: int) -> None:
+        if self.cur is None or self.cur.format != "debug=1":
+            b = self._new_snapshot("debug=1")
+            b.started_new = len(self.snapshots) > 1
+        self.record_count = int(s.split(" ", 1)[0])
+        self.record_frames = []
+        self.record_labels = ()
+        self.record_line = lineno
+        self.mode = RECORD
+
+    def _record_line(self, raw: str, lineno: int) -> None:
+        s = raw.strip()
+        if not s:
+            self._end_record()
+            return
+        if s.startswith(L.RECORD_LABELS_PREFIX.strip()):
+            text = s[len(L.RECORD_LABELS_PREFIX.strip()):].strip()
+            labels = L.parse_labels(text)
+            if labels is None:
+                self.warn(lineno, "could not read the labels of this record; kept its goroutines without them")
+            else:
+                self.record_labels = labels
+            return
+        m = L.RECORD_FRAME_RE.match(s)
+        if m:
+            self.record_frames.append(Frame(m.group(1), m.group(2), int(m.group(3))))
+            return
+        if L.RECORD_PC_ONLY_RE.match(s):
+            self.record_frames.append(Frame("?"))
+            return
+        # Not a record line: the record is over; read the line afresh.
+        self._end_record()
+        self._line(raw, lineno)
+
+    def _end_record(self) -> None:
+        self.mode = IDLE
+        cur = self.cur
+        leaked = cur.profile == "goroutineleak"
+        cur.add_record(self.record_count, Stack(tuple(self.record_frames)), self.record_labels, leaked)
+
+    def _end_mode(self, at_eof: bool = False) -> None:
+        if self.mode in (FRAMES, FILE, CREATED_FILE, SKIP_FILE):
+            if self.mode in (CREATED_FILE, SKIP_FILE):
+                self.mode = FRAMES
+            self._end_goroutine(at_eof=at_eof)
+        elif self.mode == RECORD:
+            self._end_record()
+        self.mode = IDLE
+
+
+def parse_goroutine_text(text: str, keep_args: bool) -> Optional[Goroutine]:
+    """Read one canonical stanza; None unless it is exactly one goroutine read cleanly."""
+    found: List[Goroutine] = []
+    r = TextReader(keep_args, on_goroutine=found.append)
+    r.feed(text, 1)
+    r.finish()
+    if len(found) != 1 or r.snapshots:
+        return None
+    g = found[0]
+    if g.stack.truncated or g.ancestors:
+        return None
+    return g
+
+
+class BlockReader:
+    """The fast path: canonical stanzas tallied by their raw text, the rest to TextReader."""
+
+    def __init__(self, keep_args: bool = False):
+        self.keep_args = keep_args
+        self.reader = TextReader(keep_args)
+        self.header_cache: dict = {}
+        self.lines_before = 0  # newlines before the first block not yet read
+        self.carry = b""
+        self.carry_newlines = 0
+        self.bytes_read = 0
+        self.ends_mid_line = False
+        self.invalid_utf8_line: Optional[int] = None
+
+    def feed(self, piece: bytes) -> None:
+        """Read the next piece of the input, cut anywhere.
+
+        Stanzas are split at blank lines straight out of the piece; only the unfinished
+        last block is carried over, so the input is never copied as a whole.
+        """
+        if not piece:
+            return
+        blocks = piece.split(b"\n\n")
+        newlines = piece.count(b"\n")
+        if self.carry:
+            blocks[0] = self.carry + blocks[0]
+            newlines += self.carry_newlines
+        self.carry = blocks.pop()
+        self.carry_newlines = self.carry.count(b"\n")
+        self._feed_blocks(blocks)
+        self.lines_before += newlines - self.carry_newlines
+        self.bytes_read += len(piece)
+
+    def _feed_blocks(self, blocks: List[bytes]) -> None:
+        reader = self.reader
+        cache = self.header_cache
+        keep_args = self.keep_args
+        cur: Optional[SnapshotBuilder] = None
+        counted = 0  # blocks whose lines are in counted_lines
+        counted_lines = self.lines_before
+        for index, block in enumerate(blocks):
+            # The shape of a canonical stanza, checked with C-level operations only:
+            #   goroutine 7 [chan receive, 3 minutes] {worker: w1}:
+            #   main.worker(0xc000010000, ...)
+            #   \t/app/main.go:42 +0x1d
+            #   created by main.main in goroutine 1
+            #   \t/app/main.go:30 +0x2a
+            # Frames alternate a function line and a tab-led file line, so the tab-led lines
+            # sit at every odd index and nowhere else.
+            if block[:10] == b"goroutine ":
+                rows = block.split(b"\n")
+                if rows[-1] == b"":
+                    rows.pop()
+                n = len(rows) - 1  # rows after the header
+                header = rows[0]
+                sp = header.find(b" ", 10)
+                fields = cache.get(header[sp:]) if sp > 0 else False
+                if fields is None:
+                    fields = self._parse_header_rest(header[sp:])
+                # Every tab in the stanza leads a file line: as many tabs as frames, the
+                # first row after the header a function line, an even number of rows.
+                if (fields and n and not n & 1 and header[10:sp].isdigit() and rows[1][:1] != b"\t" and rows[2][:1] == b"\t"
+                        and block.count(b"\t") == n >> 1):
+                    if keep_args:
+                        key = _without_parent_id(block[len(header) + 1:])
+                    else:
+                        # Within one build, the `file:line +0xoff` sequence pins every
+                        # function (the PC decides it), so argument values never enter
+                        # the key and need no parsing.
+                        key = b"\n".join(rows[2::2])
+                    if reader.dirty or cur is None:
+                        cur = reader.note_goroutine_block()
+                    entry = cur.raw.get(key)
+                    if entry is None:
+                        g = self._representative(block)
+                        if g is not None:
+                            entry = cur.raw[key] = [g.stack, {}]
+                    if entry is not None:
+                        # Count per distinct header text; states, waits and labels are
+                        # folded in once per distinct header at the end (HeaderCount).
+                        hc = entry[1].get(fields)
+                        if hc is None:
+                            hc = entry[1][fields] = HeaderCount()
+                        hc.count += 1
+                        cur.total += 1
+                        gid = int(header[10:sp])
+                        ids = hc.ids
+                        if len(ids) < MAX_SAMPLE_IDS:
+                            insort(ids, gid)
+                        elif gid < ids[-1]:
+                            insort(ids, gid)
+                            ids.pop()
+                        continue
+            # Anything else: the reference reader, with its line number.
+            while counted < index:
+                counted_lines += blocks[counted].count(b"\n") + 2
+                counted += 1
+            reader.feed(self._decode(block, counted_lines + 1), counted_lines + 1)
+            # The blank line that split this block from the next one ends any stanza.
+            reader.feed("", counted_lines + block.count(b"\n") + 2)
+            cur = None
+
+    def _parse_header_rest(self, rest: bytes):
+        try:
+            text = rest.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        m = L.HEADER_REST_RE.match(text)
+        fields = L.parse_bracket(m.group(1), m.group(2)) if m else None
+        if fields is None:
+            fields = False  # not canonical: the reference reader will say what is wrong
+        if len(self.header_cache) > 100_000:
+            # Unique labels (request ids) would grow this without bound.
+            self.header_cache.clear()
+        self.header_cache[rest] = fields
+        return fields
+
+    def _representative(self, block: bytes) -> Optional[Goroutine]:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return parse_goroutine_text(text, self.keep_args)
+
+    def _decode(self, block: bytes, line: int) -> str:
+        try:
+            return block.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if self.invalid_utf8_line is None:
+                self.invalid_utf8_line = line + block.count(b"\n", 0, e.start)
+            return block.decode("utf-8", "replace")
+
+    def finish(self) -> List[SnapshotBuilder]:
+        if self.carry:
+            last = self.carry
+            self.carry = b""
+            # Go ends every dump with a newline; a last line without one was cut off.
+            self.ends_mid_line = not last.endswith(b"\n")
+            self._feed_blocks([last] if not self.ends_mid_line else [])
+            if self.ends_mid_line:
+                self.reader.feed(self._decode(last, self.lines_before + 1), self.lines_before + 1)
+                self.reader.warn(self.lines_before + 1 + last.count(b"\n"),
+                                 "the input ends without a final newline, so the dump may have been cut off "
+                                 "(Go's debug=2 handler stops at 64 MiB); the last goroutine is counted as read")
+            self.lines_before += last.count(b"\n")
+        builders = self.reader.finish()
+        if self.invalid_utf8_line is not None:
+            self.reader.warn(self.invalid_utf8_line, "invalid UTF-8; decoded with replacement characters")
+        return builders
+
+
+def _without_parent_id(body: bytes) -> bytes:
+    # `created by main.main in goroutine 1`: the parent id is data, never part of a key.
+    i = body.rfind(b" in goroutine ")
+    if i < 0:
+        return body
+    j = body.find(b"\n", i)
+    return body[:i] + (body[j:] if j >= 0 else b"")
