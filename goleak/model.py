@@ -126,3 +126,25 @@ class ParseResult:
     source: str
     snapshots: Tuple[Snapshot, ...] = field(default_factory=tuple)
     warnings: Tuple[Warning, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Goroutines whose stacks normalize to the same key (see normalize.py)."""
+
+    id: str  # digest of stack signature + state: stable across runs and processes
+    stack_id: str  # digest of the stack signature alone (matches debug=1, which has no state)
+    stack: Stack  # the frames as printed by the largest group in the cluster
+    count: int
+    states: Tuple[Tuple[str, int], ...]  # state -> goroutines, largest first
+    wait_min: Optional[int] = None
+    wait_max: Optional[int] = None
+    leaked: int = 0
+    locked: int = 0
+    labels: Tuple[LabelCount, ...] = ()
+    labels_other: Tuple[Tuple[str, int], ...] = ()
+    sample_ids: Tuple[int, ...] = ()
+
+    @property
+    def state(self) -> str:
+        return self.states[0][0] if self.states else ""
