@@ -218,3 +218,15 @@ def no_dump_error(source: str, head: bytes, input_format: str = "auto") -> Input
     if len(first_line) > 60:
         first_line = first_line[:57] + "..."
     return InputError("no goroutine dump found; %s. It starts with: %r" % (looked_for, first_line), source, 1)
+
+
+def parse_text_reference(data: bytes, source: str, keep_args: bool = False) -> ParseResult:
+    """The straightforward path: every line through the reference reader, no fast path.
+
+    Slow; kept so tests can prove the fast and parallel paths give identical results.
+    """
+    from goleak.parse.text import TextReader
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    reader = TextReader(keep_args)
+    reader.feed(text, 1)
+    return _result(source, reader.finish(), ParseOptions(keep_args=keep_args), data[:4096])

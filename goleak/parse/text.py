@@ -22,6 +22,10 @@ from bisect import insort
 from goleak.model import MAX_SAMPLE_IDS
 from goleak.parse.build import HeaderCount, SnapshotBuilder
 
+# runtime/pprof writeGoroutineStacks gives up growing its buffer at 64 MiB and writes a
+# truncated dump: a file of exactly this size is almost certainly cut off.
+GO_DEBUG2_CAP = 64 << 20
+
 IDLE, FRAMES, FILE, CREATED_FILE, SKIP_FILE, RUNTIME_STACK, RACE, RECORD = range(8)
 
 _DIGITS = re.compile(r"[0-9]")
@@ -181,6 +185,7 @@ class TextReader:
         s = raw.strip()
         if not s:
             return
+        indented = raw[0] in " \t"
         m = L.HEADER_RE.search(raw)
         if m:
             self._start_goroutine(m, raw, lineno)
@@ -218,7 +223,9 @@ class TextReader:
             else:
                 self.crash_pending = reason
             return
-        if L.CRASH_DETAIL_RE.match(s) or L.CRASH_DETAIL_RE.match(raw):
+        if indented or L.CRASH_DETAIL_RE.match(s) or L.CRASH_DETAIL_RE.match(raw):
+            # Indented lines are stack or report detail, never the log text that separates
+            # two dumps.
             return
         self.gap = True
 
@@ -265,6 +272,7 @@ class TextReader:
                 g.created_by = Frame(c.function, fl[0], fl[1])
                 self.mode = FRAMES
                 return
+            self.warn(lineno, "expected the `file:line` of `created by %s`; kept it without one" % g.created_by.function)
             self.mode = FRAMES
             self._goroutine_line(s, raw, lineno)
             return
@@ -316,6 +324,14 @@ class TextReader:
             self._end_goroutine()
             self._line(raw, lineno)
             return
+        if not any(c in s for c in " \t"):
+            # One word where a frame belongs (`main.main)(`): a damaged frame line, not
+            # the log text that follows a dump (log lines have blanks in them).
+            self.warn(lineno, "goroutine %d: unreadable frame line %r; kept as a frame with that name"
+                      % (g.id, s[:80]))
+            g.func = Frame(s)
+            self.mode = FILE
+            return
         # Something else (a log line, a crash detail): the stanza is over.
         self._end_goroutine()
         self._line(raw, lineno)
@@ -346,9 +362,9 @@ class TextReader:
             g.truncated = True
             self.warn(g.line, "goroutine %d: the stack ends inside a frame (truncated dump?); counted with the %d frames read"
                       % (g.id, len(g.frames)))
-        elif at_eof and not g.frames and not g.unavailable and self.mode == FRAMES:
+        elif not g.frames and not g.unavailable and g.created_by is None:
             g.truncated = True
-            self.warn(g.line, "goroutine %d: the dump ends after its header; counted with no frames" % g.id)
+            self.warn(g.line, "goroutine %d: no stack frames after its header; counted without a stack" % g.id)
         self._close_ancestor()
         f = g.fields
         goroutine = Goroutine(
@@ -577,9 +593,11 @@ class BlockReader:
             self._feed_blocks([last] if not self.ends_mid_line else [])
             if self.ends_mid_line:
                 self.reader.feed(self._decode(last, self.lines_before + 1), self.lines_before + 1)
-                self.reader.warn(self.lines_before + 1 + last.count(b"\n"),
-                                 "the input ends without a final newline, so the dump may have been cut off "
-                                 "(Go's debug=2 handler stops at 64 MiB); the last goroutine is counted as read")
+                if self.bytes_read == GO_DEBUG2_CAP:
+                    self.reader.warn(self.lines_before + 1 + last.count(b"\n"),
+                                     "the dump is exactly 64 MiB and ends mid-line: Go's debug=2 handler "
+                                     "stops there, so goroutines after this point are missing and the last "
+                                     "one is counted as read")
             self.lines_before += last.count(b"\n")
         builders = self.reader.finish()
         if self.invalid_utf8_line is not None:

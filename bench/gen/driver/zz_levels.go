@@ -3,7 +3,7 @@
 package driver
 
 import (
-	"example.com/benchgen/internal/chain"
+	"example.com/benchgen/chain"
 )
 
 // Driver carries the methods of this layer.
@@ -15,31 +15,31 @@ var Default = &Driver{}
 var recv = Default
 
 //go:noinline
-func (x *Driver) HandleConn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) HandleConn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 25 {
 		j.Block()
 		return
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -55,23 +55,23 @@ func ServeConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -79,31 +79,31 @@ func ServeConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) ProcessConn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) ProcessConn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 25 {
 		j.Block()
 		return
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -119,23 +119,23 @@ func DispatchConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -143,31 +143,31 @@ func DispatchConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) ResolveConn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) ResolveConn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 25 {
 		j.Block()
 		return
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -183,23 +183,23 @@ func FetchConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -207,31 +207,31 @@ func FetchConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) ApplyConn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) ApplyConn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 25 {
 		j.Block()
 		return
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -247,23 +247,23 @@ func InvokeConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -271,31 +271,31 @@ func InvokeConn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) DecodeConn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) DecodeConn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 25 {
 		j.Block()
 		return
 	}
 	switch j.Path[25] {
 	case 0:
-		recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 	case 1:
 		servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 2:
-		recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 	case 3:
 		dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 4:
-		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 	case 5:
 		fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 6:
-		recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 	case 7:
 		invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 	case 8:
-		recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+		recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 26, j.ID+26)
 	}
@@ -303,31 +303,31 @@ func (x *Driver) DecodeConn(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Driver) handlePacket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) handlePacket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 26 {
 		j.Block()
 		return
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -343,23 +343,23 @@ func servePacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -367,31 +367,31 @@ func servePacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) processPacket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) processPacket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 26 {
 		j.Block()
 		return
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -407,23 +407,23 @@ func dispatchPacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -431,31 +431,31 @@ func dispatchPacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) resolvePacket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) resolvePacket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 26 {
 		j.Block()
 		return
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -471,23 +471,23 @@ func fetchPacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -495,31 +495,31 @@ func fetchPacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) applyPacket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) applyPacket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 26 {
 		j.Block()
 		return
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -535,23 +535,23 @@ func invokePacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -559,31 +559,31 @@ func invokePacket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) decodePacket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) decodePacket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 26 {
 		j.Block()
 		return
 	}
 	switch j.Path[26] {
 	case 0:
-		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 1:
 		serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 2:
-		recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 3:
 		dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 4:
-		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 5:
 		fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 6:
-		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 7:
 		invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 	case 8:
-		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+		recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 27, j.ID+27)
 	}
@@ -591,31 +591,31 @@ func (x *Driver) decodePacket(j *chain.Job, id int, key string, o *chain.Opts, n
 }
 
 //go:noinline
-func (x *Driver) handleBuffer(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) handleBuffer(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 27 {
 		j.Block()
 		return
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -631,23 +631,23 @@ func serveBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -655,31 +655,31 @@ func serveBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) processBuffer(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) processBuffer(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 27 {
 		j.Block()
 		return
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -695,23 +695,23 @@ func dispatchBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -719,31 +719,31 @@ func dispatchBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) resolveBuffer(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) resolveBuffer(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 27 {
 		j.Block()
 		return
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -759,23 +759,23 @@ func fetchBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -783,31 +783,31 @@ func fetchBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) applyBuffer(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) applyBuffer(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 27 {
 		j.Block()
 		return
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -823,23 +823,23 @@ func invokeBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -847,31 +847,31 @@ func invokeBuffer(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) decodeBuffer(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) decodeBuffer(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 27 {
 		j.Block()
 		return
 	}
 	switch j.Path[27] {
 	case 0:
-		recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 	case 1:
 		serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 2:
-		recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 	case 3:
 		dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 4:
-		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 	case 5:
 		fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 6:
-		recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 	case 7:
 		invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 	case 8:
-		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+		recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 28, j.ID+28)
 	}
@@ -879,31 +879,31 @@ func (x *Driver) decodeBuffer(j *chain.Job, id int, key string, o *chain.Opts, n
 }
 
 //go:noinline
-func (x *Driver) handleSocket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) handleSocket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 28 {
 		j.Block()
 		return
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -919,23 +919,23 @@ func serveSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -943,31 +943,31 @@ func serveSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) processSocket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) processSocket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 28 {
 		j.Block()
 		return
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -983,23 +983,23 @@ func dispatchSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1007,31 +1007,31 @@ func dispatchSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) resolveSocket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) resolveSocket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 28 {
 		j.Block()
 		return
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1047,23 +1047,23 @@ func fetchSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1071,31 +1071,31 @@ func fetchSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) applySocket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) applySocket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 28 {
 		j.Block()
 		return
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1111,23 +1111,23 @@ func invokeSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1135,31 +1135,31 @@ func invokeSocket(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) decodeSocket(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) decodeSocket(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 28 {
 		j.Block()
 		return
 	}
 	switch j.Path[28] {
 	case 0:
-		recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 	case 1:
 		serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 2:
-		recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 	case 3:
 		dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 4:
-		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 	case 5:
 		fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 6:
-		recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 	case 7:
 		invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 	case 8:
-		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+		recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 29, j.ID+29)
 	}
@@ -1167,31 +1167,31 @@ func (x *Driver) decodeSocket(j *chain.Job, id int, key string, o *chain.Opts, n
 }
 
 //go:noinline
-func (x *Driver) handleCursor(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) handleCursor(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 29 {
 		j.Block()
 		return
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1207,23 +1207,23 @@ func serveCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1231,31 +1231,31 @@ func serveCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) processCursor(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) processCursor(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 29 {
 		j.Block()
 		return
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1271,23 +1271,23 @@ func dispatchCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1295,31 +1295,31 @@ func dispatchCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) resolveCursor(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) resolveCursor(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 29 {
 		j.Block()
 		return
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1335,23 +1335,23 @@ func fetchCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1359,31 +1359,31 @@ func fetchCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) applyCursor(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) applyCursor(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 29 {
 		j.Block()
 		return
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1399,23 +1399,23 @@ func invokeCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1423,31 +1423,31 @@ func invokeCursor(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) decodeCursor(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) decodeCursor(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 29 {
 		j.Block()
 		return
 	}
 	switch j.Path[29] {
 	case 0:
-		recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 	case 1:
 		serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 2:
-		recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 	case 3:
 		dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 4:
-		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 	case 5:
 		fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 6:
-		recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 	case 7:
 		invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 	case 8:
-		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+		recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 30, j.ID+30)
 	}
@@ -1455,8 +1455,8 @@ func (x *Driver) decodeCursor(j *chain.Job, id int, key string, o *chain.Opts, n
 }
 
 //go:noinline
-func (x *Driver) handleChunk(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) handleChunk(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	j.Block()
 }
 
@@ -1467,8 +1467,8 @@ func serveChunk(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) processChunk(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) processChunk(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	j.Block()
 }
 
@@ -1479,8 +1479,8 @@ func dispatchChunk(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) resolveChunk(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) resolveChunk(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	j.Block()
 }
 
@@ -1491,8 +1491,8 @@ func fetchChunk(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) applyChunk(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) applyChunk(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	j.Block()
 }
 
@@ -1503,8 +1503,8 @@ func invokeChunk(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Driver) decodeChunk(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Driver) decodeChunk(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	j.Block()
 }
 
@@ -1522,115 +1522,115 @@ func (x *Driver) Walk(j *chain.Job, n uint32, depth int) {
 	case 25:
 		switch j.Path[25] {
 		case 0:
-			recv.handlePacket(j, j.ID+26, j.Key, j.Opts, 26)
+			recv.handlePacket(j, j.ID+26, j.Key, j.Opts)
 		case 1:
 			servePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 		case 2:
-			recv.processPacket(j, j.ID+26, j.Key, j.Opts, 26)
+			recv.processPacket(j, j.ID+26, j.Key, j.Opts)
 		case 3:
 			dispatchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 		case 4:
-			recv.resolvePacket(j, j.ID+26, j.Key, j.Opts, 26)
+			recv.resolvePacket(j, j.ID+26, j.Key, j.Opts)
 		case 5:
 			fetchPacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 		case 6:
-			recv.applyPacket(j, j.ID+26, j.Key, j.Opts, 26)
+			recv.applyPacket(j, j.ID+26, j.Key, j.Opts)
 		case 7:
 			invokePacket(j, 26, uint64(j.ID)<<8|26, j.Buf)
 		case 8:
-			recv.decodePacket(j, j.ID+26, j.Key, j.Opts, 26)
+			recv.decodePacket(j, j.ID+26, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 26, j.ID+26)
 		}
 	case 26:
 		switch j.Path[26] {
 		case 0:
-			recv.handleBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+			recv.handleBuffer(j, j.ID+27, j.Key, j.Opts)
 		case 1:
 			serveBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 		case 2:
-			recv.processBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+			recv.processBuffer(j, j.ID+27, j.Key, j.Opts)
 		case 3:
 			dispatchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 		case 4:
-			recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+			recv.resolveBuffer(j, j.ID+27, j.Key, j.Opts)
 		case 5:
 			fetchBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 		case 6:
-			recv.applyBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+			recv.applyBuffer(j, j.ID+27, j.Key, j.Opts)
 		case 7:
 			invokeBuffer(j, 27, uint64(j.ID)<<8|27, j.Buf)
 		case 8:
-			recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts, 27)
+			recv.decodeBuffer(j, j.ID+27, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 27, j.ID+27)
 		}
 	case 27:
 		switch j.Path[27] {
 		case 0:
-			recv.handleSocket(j, j.ID+28, j.Key, j.Opts, 28)
+			recv.handleSocket(j, j.ID+28, j.Key, j.Opts)
 		case 1:
 			serveSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 		case 2:
-			recv.processSocket(j, j.ID+28, j.Key, j.Opts, 28)
+			recv.processSocket(j, j.ID+28, j.Key, j.Opts)
 		case 3:
 			dispatchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 		case 4:
-			recv.resolveSocket(j, j.ID+28, j.Key, j.Opts, 28)
+			recv.resolveSocket(j, j.ID+28, j.Key, j.Opts)
 		case 5:
 			fetchSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 		case 6:
-			recv.applySocket(j, j.ID+28, j.Key, j.Opts, 28)
+			recv.applySocket(j, j.ID+28, j.Key, j.Opts)
 		case 7:
 			invokeSocket(j, 28, uint64(j.ID)<<8|28, j.Buf)
 		case 8:
-			recv.decodeSocket(j, j.ID+28, j.Key, j.Opts, 28)
+			recv.decodeSocket(j, j.ID+28, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 28, j.ID+28)
 		}
 	case 28:
 		switch j.Path[28] {
 		case 0:
-			recv.handleCursor(j, j.ID+29, j.Key, j.Opts, 29)
+			recv.handleCursor(j, j.ID+29, j.Key, j.Opts)
 		case 1:
 			serveCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 		case 2:
-			recv.processCursor(j, j.ID+29, j.Key, j.Opts, 29)
+			recv.processCursor(j, j.ID+29, j.Key, j.Opts)
 		case 3:
 			dispatchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 		case 4:
-			recv.resolveCursor(j, j.ID+29, j.Key, j.Opts, 29)
+			recv.resolveCursor(j, j.ID+29, j.Key, j.Opts)
 		case 5:
 			fetchCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 		case 6:
-			recv.applyCursor(j, j.ID+29, j.Key, j.Opts, 29)
+			recv.applyCursor(j, j.ID+29, j.Key, j.Opts)
 		case 7:
 			invokeCursor(j, 29, uint64(j.ID)<<8|29, j.Buf)
 		case 8:
-			recv.decodeCursor(j, j.ID+29, j.Key, j.Opts, 29)
+			recv.decodeCursor(j, j.ID+29, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 29, j.ID+29)
 		}
 	case 29:
 		switch j.Path[29] {
 		case 0:
-			recv.handleChunk(j, j.ID+30, j.Key, j.Opts, 30)
+			recv.handleChunk(j, j.ID+30, j.Key, j.Opts)
 		case 1:
 			serveChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 		case 2:
-			recv.processChunk(j, j.ID+30, j.Key, j.Opts, 30)
+			recv.processChunk(j, j.ID+30, j.Key, j.Opts)
 		case 3:
 			dispatchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 		case 4:
-			recv.resolveChunk(j, j.ID+30, j.Key, j.Opts, 30)
+			recv.resolveChunk(j, j.ID+30, j.Key, j.Opts)
 		case 5:
 			fetchChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 		case 6:
-			recv.applyChunk(j, j.ID+30, j.Key, j.Opts, 30)
+			recv.applyChunk(j, j.ID+30, j.Key, j.Opts)
 		case 7:
 			invokeChunk(j, 30, uint64(j.ID)<<8|30, j.Buf)
 		case 8:
-			recv.decodeChunk(j, j.ID+30, j.Key, j.Opts, 30)
+			recv.decodeChunk(j, j.ID+30, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 30, j.ID+30)
 		}

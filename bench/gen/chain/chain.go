@@ -44,7 +44,18 @@ type Job struct {
 	Opts  *Opts
 	Buf   []byte
 	Sink  int
+
+	Creator   uint8    // which server function starts the goroutine (0..4)
+	LabelMode uint8    // LabelsNone, LabelsDo or LabelsSet
+	Labels    []string // key, value, key, value...
 }
+
+// Label modes: how a goroutine gets its pprof labels.
+const (
+	LabelsNone uint8 = iota
+	LabelsDo         // pprof.Do around the call chain (adds runtime/pprof.Do frames)
+	LabelsSet        // pprof.SetGoroutineLabels (labels only in the header)
+)
 
 // Parked counts goroutines that reached Block (they park right after).
 var Parked atomic.Int64

@@ -3,8 +3,8 @@
 package service
 
 import (
-	"example.com/benchgen/internal/chain"
-	"example.com/benchgen/internal/store"
+	"example.com/benchgen/chain"
+	"example.com/benchgen/store"
 )
 
 // Engine carries the methods of this layer.
@@ -16,31 +16,31 @@ var Default = &Engine{}
 var recv = Default
 
 //go:noinline
-func (x *Engine) HandleQuery(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) HandleQuery(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 13 {
 		j.Block()
 		return
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -56,23 +56,23 @@ func ServeQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -80,31 +80,31 @@ func ServeQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) ProcessQuery(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) ProcessQuery(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 13 {
 		j.Block()
 		return
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -120,23 +120,23 @@ func DispatchQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -144,31 +144,31 @@ func DispatchQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) ResolveQuery(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) ResolveQuery(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 13 {
 		j.Block()
 		return
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -184,23 +184,23 @@ func FetchQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -208,31 +208,31 @@ func FetchQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) ApplyQuery(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) ApplyQuery(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 13 {
 		j.Block()
 		return
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -248,23 +248,23 @@ func InvokeQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -272,31 +272,31 @@ func InvokeQuery(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) DecodeQuery(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) DecodeQuery(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 13 {
 		j.Block()
 		return
 	}
 	switch j.Path[13] {
 	case 0:
-		recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 	case 1:
 		servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 2:
-		recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 	case 3:
 		dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 4:
-		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 	case 5:
 		fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 6:
-		recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 	case 7:
 		invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 	case 8:
-		recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+		recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 14, j.ID+14)
 	}
@@ -304,31 +304,31 @@ func (x *Engine) DecodeQuery(j *chain.Job, id int, key string, o *chain.Opts, n 
 }
 
 //go:noinline
-func (x *Engine) handlePlan(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) handlePlan(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 14 {
 		j.Block()
 		return
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -344,23 +344,23 @@ func servePlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -368,31 +368,31 @@ func servePlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) processPlan(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) processPlan(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 14 {
 		j.Block()
 		return
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -408,23 +408,23 @@ func dispatchPlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -432,31 +432,31 @@ func dispatchPlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) resolvePlan(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) resolvePlan(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 14 {
 		j.Block()
 		return
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -472,23 +472,23 @@ func fetchPlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -496,31 +496,31 @@ func fetchPlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) applyPlan(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) applyPlan(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 14 {
 		j.Block()
 		return
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -536,23 +536,23 @@ func invokePlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -560,31 +560,31 @@ func invokePlan(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) decodePlan(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) decodePlan(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 14 {
 		j.Block()
 		return
 	}
 	switch j.Path[14] {
 	case 0:
-		recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 	case 1:
 		serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 2:
-		recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.processTask(j, j.ID+15, j.Key, j.Opts)
 	case 3:
 		dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 4:
-		recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 	case 5:
 		fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 6:
-		recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 	case 7:
 		invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 	case 8:
-		recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+		recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 15, j.ID+15)
 	}
@@ -592,31 +592,31 @@ func (x *Engine) decodePlan(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Engine) handleTask(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) handleTask(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 15 {
 		j.Block()
 		return
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -632,23 +632,23 @@ func serveTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -656,31 +656,31 @@ func serveTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) processTask(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) processTask(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 15 {
 		j.Block()
 		return
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -696,23 +696,23 @@ func dispatchTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -720,31 +720,31 @@ func dispatchTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) resolveTask(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) resolveTask(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 15 {
 		j.Block()
 		return
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -760,23 +760,23 @@ func fetchTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -784,31 +784,31 @@ func fetchTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) applyTask(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) applyTask(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 15 {
 		j.Block()
 		return
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -824,23 +824,23 @@ func invokeTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -848,31 +848,31 @@ func invokeTask(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) decodeTask(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) decodeTask(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 15 {
 		j.Block()
 		return
 	}
 	switch j.Path[15] {
 	case 0:
-		recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 	case 1:
 		serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 2:
-		recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.processJob(j, j.ID+16, j.Key, j.Opts)
 	case 3:
 		dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 4:
-		recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 	case 5:
 		fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 6:
-		recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 	case 7:
 		invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 	case 8:
-		recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+		recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 16, j.ID+16)
 	}
@@ -880,31 +880,31 @@ func (x *Engine) decodeTask(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Engine) handleJob(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) handleJob(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 16 {
 		j.Block()
 		return
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -920,23 +920,23 @@ func serveJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -944,31 +944,31 @@ func serveJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) processJob(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) processJob(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 16 {
 		j.Block()
 		return
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -984,23 +984,23 @@ func dispatchJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1008,31 +1008,31 @@ func dispatchJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) resolveJob(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) resolveJob(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 16 {
 		j.Block()
 		return
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1048,23 +1048,23 @@ func fetchJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1072,31 +1072,31 @@ func fetchJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) applyJob(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) applyJob(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 16 {
 		j.Block()
 		return
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1112,23 +1112,23 @@ func invokeJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1136,31 +1136,31 @@ func invokeJob(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) decodeJob(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) decodeJob(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 16 {
 		j.Block()
 		return
 	}
 	switch j.Path[16] {
 	case 0:
-		recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 	case 1:
 		serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 2:
-		recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.processStep(j, j.ID+17, j.Key, j.Opts)
 	case 3:
 		dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 4:
-		recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 	case 5:
 		fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 6:
-		recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 	case 7:
 		invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 	case 8:
-		recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+		recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 17, j.ID+17)
 	}
@@ -1168,31 +1168,31 @@ func (x *Engine) decodeJob(j *chain.Job, id int, key string, o *chain.Opts, n ui
 }
 
 //go:noinline
-func (x *Engine) handleStep(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) handleStep(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 17 {
 		j.Block()
 		return
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1208,23 +1208,23 @@ func serveStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1232,31 +1232,31 @@ func serveStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) processStep(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) processStep(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 17 {
 		j.Block()
 		return
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1272,23 +1272,23 @@ func dispatchStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1296,31 +1296,31 @@ func dispatchStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) resolveStep(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) resolveStep(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 17 {
 		j.Block()
 		return
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1336,23 +1336,23 @@ func fetchStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1360,31 +1360,31 @@ func fetchStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) applyStep(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) applyStep(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 17 {
 		j.Block()
 		return
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1400,23 +1400,23 @@ func invokeStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1424,31 +1424,31 @@ func invokeStep(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) decodeStep(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) decodeStep(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 17 {
 		j.Block()
 		return
 	}
 	switch j.Path[17] {
 	case 0:
-		recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 	case 1:
 		serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 2:
-		recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 	case 3:
 		dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 4:
-		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 	case 5:
 		fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 6:
-		recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 	case 7:
 		invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 	case 8:
-		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+		recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 18, j.ID+18)
 	}
@@ -1456,31 +1456,31 @@ func (x *Engine) decodeStep(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Engine) handleTxn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) handleTxn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 18 {
 		j.Block()
 		return
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1496,23 +1496,23 @@ func serveTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1520,31 +1520,31 @@ func serveTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) processTxn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) processTxn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 18 {
 		j.Block()
 		return
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1560,23 +1560,23 @@ func dispatchTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1584,31 +1584,31 @@ func dispatchTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) resolveTxn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) resolveTxn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 18 {
 		j.Block()
 		return
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1624,23 +1624,23 @@ func fetchTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1648,31 +1648,31 @@ func fetchTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) applyTxn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) applyTxn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 18 {
 		j.Block()
 		return
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1688,23 +1688,23 @@ func invokeTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1712,31 +1712,31 @@ func invokeTxn(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Engine) decodeTxn(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Engine) decodeTxn(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 18 {
 		j.Block()
 		return
 	}
 	switch j.Path[18] {
 	case 0:
-		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 	case 1:
 		store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 2:
-		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 	case 3:
 		store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 4:
-		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 	case 5:
 		store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 6:
-		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 	case 7:
 		store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 	case 8:
-		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+		store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 	case 9:
 		store.Default.Walk(j, 19, j.ID+19)
 	}
@@ -1757,138 +1757,138 @@ func (x *Engine) Walk(j *chain.Job, n uint32, depth int) {
 	case 13:
 		switch j.Path[13] {
 		case 0:
-			recv.handlePlan(j, j.ID+14, j.Key, j.Opts, 14)
+			recv.handlePlan(j, j.ID+14, j.Key, j.Opts)
 		case 1:
 			servePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 		case 2:
-			recv.processPlan(j, j.ID+14, j.Key, j.Opts, 14)
+			recv.processPlan(j, j.ID+14, j.Key, j.Opts)
 		case 3:
 			dispatchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 		case 4:
-			recv.resolvePlan(j, j.ID+14, j.Key, j.Opts, 14)
+			recv.resolvePlan(j, j.ID+14, j.Key, j.Opts)
 		case 5:
 			fetchPlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 		case 6:
-			recv.applyPlan(j, j.ID+14, j.Key, j.Opts, 14)
+			recv.applyPlan(j, j.ID+14, j.Key, j.Opts)
 		case 7:
 			invokePlan(j, 14, uint64(j.ID)<<8|14, j.Buf)
 		case 8:
-			recv.decodePlan(j, j.ID+14, j.Key, j.Opts, 14)
+			recv.decodePlan(j, j.ID+14, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 14, j.ID+14)
 		}
 	case 14:
 		switch j.Path[14] {
 		case 0:
-			recv.handleTask(j, j.ID+15, j.Key, j.Opts, 15)
+			recv.handleTask(j, j.ID+15, j.Key, j.Opts)
 		case 1:
 			serveTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 		case 2:
-			recv.processTask(j, j.ID+15, j.Key, j.Opts, 15)
+			recv.processTask(j, j.ID+15, j.Key, j.Opts)
 		case 3:
 			dispatchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 		case 4:
-			recv.resolveTask(j, j.ID+15, j.Key, j.Opts, 15)
+			recv.resolveTask(j, j.ID+15, j.Key, j.Opts)
 		case 5:
 			fetchTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 		case 6:
-			recv.applyTask(j, j.ID+15, j.Key, j.Opts, 15)
+			recv.applyTask(j, j.ID+15, j.Key, j.Opts)
 		case 7:
 			invokeTask(j, 15, uint64(j.ID)<<8|15, j.Buf)
 		case 8:
-			recv.decodeTask(j, j.ID+15, j.Key, j.Opts, 15)
+			recv.decodeTask(j, j.ID+15, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 15, j.ID+15)
 		}
 	case 15:
 		switch j.Path[15] {
 		case 0:
-			recv.handleJob(j, j.ID+16, j.Key, j.Opts, 16)
+			recv.handleJob(j, j.ID+16, j.Key, j.Opts)
 		case 1:
 			serveJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 		case 2:
-			recv.processJob(j, j.ID+16, j.Key, j.Opts, 16)
+			recv.processJob(j, j.ID+16, j.Key, j.Opts)
 		case 3:
 			dispatchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 		case 4:
-			recv.resolveJob(j, j.ID+16, j.Key, j.Opts, 16)
+			recv.resolveJob(j, j.ID+16, j.Key, j.Opts)
 		case 5:
 			fetchJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 		case 6:
-			recv.applyJob(j, j.ID+16, j.Key, j.Opts, 16)
+			recv.applyJob(j, j.ID+16, j.Key, j.Opts)
 		case 7:
 			invokeJob(j, 16, uint64(j.ID)<<8|16, j.Buf)
 		case 8:
-			recv.decodeJob(j, j.ID+16, j.Key, j.Opts, 16)
+			recv.decodeJob(j, j.ID+16, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 16, j.ID+16)
 		}
 	case 16:
 		switch j.Path[16] {
 		case 0:
-			recv.handleStep(j, j.ID+17, j.Key, j.Opts, 17)
+			recv.handleStep(j, j.ID+17, j.Key, j.Opts)
 		case 1:
 			serveStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 		case 2:
-			recv.processStep(j, j.ID+17, j.Key, j.Opts, 17)
+			recv.processStep(j, j.ID+17, j.Key, j.Opts)
 		case 3:
 			dispatchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 		case 4:
-			recv.resolveStep(j, j.ID+17, j.Key, j.Opts, 17)
+			recv.resolveStep(j, j.ID+17, j.Key, j.Opts)
 		case 5:
 			fetchStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 		case 6:
-			recv.applyStep(j, j.ID+17, j.Key, j.Opts, 17)
+			recv.applyStep(j, j.ID+17, j.Key, j.Opts)
 		case 7:
 			invokeStep(j, 17, uint64(j.ID)<<8|17, j.Buf)
 		case 8:
-			recv.decodeStep(j, j.ID+17, j.Key, j.Opts, 17)
+			recv.decodeStep(j, j.ID+17, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 17, j.ID+17)
 		}
 	case 17:
 		switch j.Path[17] {
 		case 0:
-			recv.handleTxn(j, j.ID+18, j.Key, j.Opts, 18)
+			recv.handleTxn(j, j.ID+18, j.Key, j.Opts)
 		case 1:
 			serveTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 		case 2:
-			recv.processTxn(j, j.ID+18, j.Key, j.Opts, 18)
+			recv.processTxn(j, j.ID+18, j.Key, j.Opts)
 		case 3:
 			dispatchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 		case 4:
-			recv.resolveTxn(j, j.ID+18, j.Key, j.Opts, 18)
+			recv.resolveTxn(j, j.ID+18, j.Key, j.Opts)
 		case 5:
 			fetchTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 		case 6:
-			recv.applyTxn(j, j.ID+18, j.Key, j.Opts, 18)
+			recv.applyTxn(j, j.ID+18, j.Key, j.Opts)
 		case 7:
 			invokeTxn(j, 18, uint64(j.ID)<<8|18, j.Buf)
 		case 8:
-			recv.decodeTxn(j, j.ID+18, j.Key, j.Opts, 18)
+			recv.decodeTxn(j, j.ID+18, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 18, j.ID+18)
 		}
 	case 18:
 		switch j.Path[18] {
 		case 0:
-			store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts, 19)
+			store.Default.HandleRecord(j, j.ID+19, j.Key, j.Opts)
 		case 1:
 			store.ServeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 		case 2:
-			store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts, 19)
+			store.Default.ProcessRecord(j, j.ID+19, j.Key, j.Opts)
 		case 3:
 			store.DispatchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 		case 4:
-			store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts, 19)
+			store.Default.ResolveRecord(j, j.ID+19, j.Key, j.Opts)
 		case 5:
 			store.FetchRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 		case 6:
-			store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts, 19)
+			store.Default.ApplyRecord(j, j.ID+19, j.Key, j.Opts)
 		case 7:
 			store.InvokeRecord(j, 19, uint64(j.ID)<<8|19, j.Buf)
 		case 8:
-			store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts, 19)
+			store.Default.DecodeRecord(j, j.ID+19, j.Key, j.Opts)
 		case 9:
 			store.Default.Walk(j, 19, j.ID+19)
 		}

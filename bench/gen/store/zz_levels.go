@@ -3,8 +3,8 @@
 package store
 
 import (
-	"example.com/benchgen/internal/chain"
-	"example.com/benchgen/internal/driver"
+	"example.com/benchgen/chain"
+	"example.com/benchgen/driver"
 )
 
 // Store carries the methods of this layer.
@@ -16,31 +16,31 @@ var Default = &Store{}
 var recv = Default
 
 //go:noinline
-func (x *Store) HandleRecord(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) HandleRecord(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 19 {
 		j.Block()
 		return
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -56,23 +56,23 @@ func ServeRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -80,31 +80,31 @@ func ServeRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) ProcessRecord(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) ProcessRecord(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 19 {
 		j.Block()
 		return
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -120,23 +120,23 @@ func DispatchRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -144,31 +144,31 @@ func DispatchRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) ResolveRecord(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) ResolveRecord(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 19 {
 		j.Block()
 		return
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -184,23 +184,23 @@ func FetchRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -208,31 +208,31 @@ func FetchRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) ApplyRecord(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) ApplyRecord(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 19 {
 		j.Block()
 		return
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -248,23 +248,23 @@ func InvokeRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -272,31 +272,31 @@ func InvokeRecord(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) DecodeRecord(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) DecodeRecord(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 19 {
 		j.Block()
 		return
 	}
 	switch j.Path[19] {
 	case 0:
-		recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 	case 1:
 		serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 2:
-		recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 	case 3:
 		dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 4:
-		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 	case 5:
 		fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 6:
-		recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 	case 7:
 		invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 	case 8:
-		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+		recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 20, j.ID+20)
 	}
@@ -304,31 +304,31 @@ func (x *Store) DecodeRecord(j *chain.Job, id int, key string, o *chain.Opts, n 
 }
 
 //go:noinline
-func (x *Store) handleIndex(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) handleIndex(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 20 {
 		j.Block()
 		return
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -344,23 +344,23 @@ func serveIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -368,31 +368,31 @@ func serveIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) processIndex(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) processIndex(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 20 {
 		j.Block()
 		return
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -408,23 +408,23 @@ func dispatchIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -432,31 +432,31 @@ func dispatchIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) resolveIndex(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) resolveIndex(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 20 {
 		j.Block()
 		return
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -472,23 +472,23 @@ func fetchIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -496,31 +496,31 @@ func fetchIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) applyIndex(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) applyIndex(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 20 {
 		j.Block()
 		return
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -536,23 +536,23 @@ func invokeIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -560,31 +560,31 @@ func invokeIndex(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) decodeIndex(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) decodeIndex(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 20 {
 		j.Block()
 		return
 	}
 	switch j.Path[20] {
 	case 0:
-		recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 	case 1:
 		servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 2:
-		recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.processPage(j, j.ID+21, j.Key, j.Opts)
 	case 3:
 		dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 4:
-		recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 	case 5:
 		fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 6:
-		recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 	case 7:
 		invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 	case 8:
-		recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+		recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 21, j.ID+21)
 	}
@@ -592,31 +592,31 @@ func (x *Store) decodeIndex(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Store) handlePage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) handlePage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 21 {
 		j.Block()
 		return
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -632,23 +632,23 @@ func servePage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -656,31 +656,31 @@ func servePage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) processPage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) processPage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 21 {
 		j.Block()
 		return
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -696,23 +696,23 @@ func dispatchPage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -720,31 +720,31 @@ func dispatchPage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) resolvePage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) resolvePage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 21 {
 		j.Block()
 		return
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -760,23 +760,23 @@ func fetchPage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -784,31 +784,31 @@ func fetchPage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) applyPage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) applyPage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 21 {
 		j.Block()
 		return
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -824,23 +824,23 @@ func invokePage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -848,31 +848,31 @@ func invokePage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) decodePage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) decodePage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 21 {
 		j.Block()
 		return
 	}
 	switch j.Path[21] {
 	case 0:
-		recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 	case 1:
 		serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 2:
-		recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 	case 3:
 		dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 4:
-		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 	case 5:
 		fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 6:
-		recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 	case 7:
 		invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 	case 8:
-		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+		recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 22, j.ID+22)
 	}
@@ -880,31 +880,31 @@ func (x *Store) decodePage(j *chain.Job, id int, key string, o *chain.Opts, n ui
 }
 
 //go:noinline
-func (x *Store) handleBlock(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) handleBlock(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 22 {
 		j.Block()
 		return
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -920,23 +920,23 @@ func serveBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -944,31 +944,31 @@ func serveBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) processBlock(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) processBlock(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 22 {
 		j.Block()
 		return
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -984,23 +984,23 @@ func dispatchBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1008,31 +1008,31 @@ func dispatchBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) resolveBlock(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) resolveBlock(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 22 {
 		j.Block()
 		return
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1048,23 +1048,23 @@ func fetchBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1072,31 +1072,31 @@ func fetchBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) applyBlock(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) applyBlock(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 22 {
 		j.Block()
 		return
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1112,23 +1112,23 @@ func invokeBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1136,31 +1136,31 @@ func invokeBlock(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) decodeBlock(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) decodeBlock(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 22 {
 		j.Block()
 		return
 	}
 	switch j.Path[22] {
 	case 0:
-		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 1:
 		serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 2:
-		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 3:
 		dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 4:
-		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 5:
 		fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 6:
-		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 7:
 		invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 	case 8:
-		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+		recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 23, j.ID+23)
 	}
@@ -1168,31 +1168,31 @@ func (x *Store) decodeBlock(j *chain.Job, id int, key string, o *chain.Opts, n u
 }
 
 //go:noinline
-func (x *Store) handleSnapshot(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) handleSnapshot(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 23 {
 		j.Block()
 		return
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1208,23 +1208,23 @@ func serveSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1232,31 +1232,31 @@ func serveSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) processSnapshot(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) processSnapshot(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 23 {
 		j.Block()
 		return
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1272,23 +1272,23 @@ func dispatchSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1296,31 +1296,31 @@ func dispatchSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) resolveSnapshot(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) resolveSnapshot(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 23 {
 		j.Block()
 		return
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1336,23 +1336,23 @@ func fetchSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1360,31 +1360,31 @@ func fetchSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) applySnapshot(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) applySnapshot(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 23 {
 		j.Block()
 		return
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1400,23 +1400,23 @@ func invokeSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1424,31 +1424,31 @@ func invokeSnapshot(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) decodeSnapshot(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) decodeSnapshot(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 23 {
 		j.Block()
 		return
 	}
 	switch j.Path[23] {
 	case 0:
-		recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 	case 1:
 		serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 2:
-		recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 	case 3:
 		dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 4:
-		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 	case 5:
 		fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 6:
-		recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 	case 7:
 		invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 	case 8:
-		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+		recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 24, j.ID+24)
 	}
@@ -1456,31 +1456,31 @@ func (x *Store) decodeSnapshot(j *chain.Job, id int, key string, o *chain.Opts, 
 }
 
 //go:noinline
-func (x *Store) handleSegment(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) handleSegment(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 24 {
 		j.Block()
 		return
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1496,23 +1496,23 @@ func serveSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1520,31 +1520,31 @@ func serveSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) processSegment(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) processSegment(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 24 {
 		j.Block()
 		return
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1560,23 +1560,23 @@ func dispatchSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1584,31 +1584,31 @@ func dispatchSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) resolveSegment(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) resolveSegment(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 24 {
 		j.Block()
 		return
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1624,23 +1624,23 @@ func fetchSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1648,31 +1648,31 @@ func fetchSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) applySegment(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) applySegment(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 24 {
 		j.Block()
 		return
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1688,23 +1688,23 @@ func invokeSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1712,31 +1712,31 @@ func invokeSegment(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Store) decodeSegment(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Store) decodeSegment(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 24 {
 		j.Block()
 		return
 	}
 	switch j.Path[24] {
 	case 0:
-		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 	case 1:
 		driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 2:
-		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 	case 3:
 		driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 4:
-		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 	case 5:
 		driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 6:
-		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 	case 7:
 		driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 	case 8:
-		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+		driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 	case 9:
 		driver.Default.Walk(j, 25, j.ID+25)
 	}
@@ -1757,138 +1757,138 @@ func (x *Store) Walk(j *chain.Job, n uint32, depth int) {
 	case 19:
 		switch j.Path[19] {
 		case 0:
-			recv.handleIndex(j, j.ID+20, j.Key, j.Opts, 20)
+			recv.handleIndex(j, j.ID+20, j.Key, j.Opts)
 		case 1:
 			serveIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 		case 2:
-			recv.processIndex(j, j.ID+20, j.Key, j.Opts, 20)
+			recv.processIndex(j, j.ID+20, j.Key, j.Opts)
 		case 3:
 			dispatchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 		case 4:
-			recv.resolveIndex(j, j.ID+20, j.Key, j.Opts, 20)
+			recv.resolveIndex(j, j.ID+20, j.Key, j.Opts)
 		case 5:
 			fetchIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 		case 6:
-			recv.applyIndex(j, j.ID+20, j.Key, j.Opts, 20)
+			recv.applyIndex(j, j.ID+20, j.Key, j.Opts)
 		case 7:
 			invokeIndex(j, 20, uint64(j.ID)<<8|20, j.Buf)
 		case 8:
-			recv.decodeIndex(j, j.ID+20, j.Key, j.Opts, 20)
+			recv.decodeIndex(j, j.ID+20, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 20, j.ID+20)
 		}
 	case 20:
 		switch j.Path[20] {
 		case 0:
-			recv.handlePage(j, j.ID+21, j.Key, j.Opts, 21)
+			recv.handlePage(j, j.ID+21, j.Key, j.Opts)
 		case 1:
 			servePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 		case 2:
-			recv.processPage(j, j.ID+21, j.Key, j.Opts, 21)
+			recv.processPage(j, j.ID+21, j.Key, j.Opts)
 		case 3:
 			dispatchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 		case 4:
-			recv.resolvePage(j, j.ID+21, j.Key, j.Opts, 21)
+			recv.resolvePage(j, j.ID+21, j.Key, j.Opts)
 		case 5:
 			fetchPage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 		case 6:
-			recv.applyPage(j, j.ID+21, j.Key, j.Opts, 21)
+			recv.applyPage(j, j.ID+21, j.Key, j.Opts)
 		case 7:
 			invokePage(j, 21, uint64(j.ID)<<8|21, j.Buf)
 		case 8:
-			recv.decodePage(j, j.ID+21, j.Key, j.Opts, 21)
+			recv.decodePage(j, j.ID+21, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 21, j.ID+21)
 		}
 	case 21:
 		switch j.Path[21] {
 		case 0:
-			recv.handleBlock(j, j.ID+22, j.Key, j.Opts, 22)
+			recv.handleBlock(j, j.ID+22, j.Key, j.Opts)
 		case 1:
 			serveBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 		case 2:
-			recv.processBlock(j, j.ID+22, j.Key, j.Opts, 22)
+			recv.processBlock(j, j.ID+22, j.Key, j.Opts)
 		case 3:
 			dispatchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 		case 4:
-			recv.resolveBlock(j, j.ID+22, j.Key, j.Opts, 22)
+			recv.resolveBlock(j, j.ID+22, j.Key, j.Opts)
 		case 5:
 			fetchBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 		case 6:
-			recv.applyBlock(j, j.ID+22, j.Key, j.Opts, 22)
+			recv.applyBlock(j, j.ID+22, j.Key, j.Opts)
 		case 7:
 			invokeBlock(j, 22, uint64(j.ID)<<8|22, j.Buf)
 		case 8:
-			recv.decodeBlock(j, j.ID+22, j.Key, j.Opts, 22)
+			recv.decodeBlock(j, j.ID+22, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 22, j.ID+22)
 		}
 	case 22:
 		switch j.Path[22] {
 		case 0:
-			recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+			recv.handleSnapshot(j, j.ID+23, j.Key, j.Opts)
 		case 1:
 			serveSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 		case 2:
-			recv.processSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+			recv.processSnapshot(j, j.ID+23, j.Key, j.Opts)
 		case 3:
 			dispatchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 		case 4:
-			recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+			recv.resolveSnapshot(j, j.ID+23, j.Key, j.Opts)
 		case 5:
 			fetchSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 		case 6:
-			recv.applySnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+			recv.applySnapshot(j, j.ID+23, j.Key, j.Opts)
 		case 7:
 			invokeSnapshot(j, 23, uint64(j.ID)<<8|23, j.Buf)
 		case 8:
-			recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts, 23)
+			recv.decodeSnapshot(j, j.ID+23, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 23, j.ID+23)
 		}
 	case 23:
 		switch j.Path[23] {
 		case 0:
-			recv.handleSegment(j, j.ID+24, j.Key, j.Opts, 24)
+			recv.handleSegment(j, j.ID+24, j.Key, j.Opts)
 		case 1:
 			serveSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 		case 2:
-			recv.processSegment(j, j.ID+24, j.Key, j.Opts, 24)
+			recv.processSegment(j, j.ID+24, j.Key, j.Opts)
 		case 3:
 			dispatchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 		case 4:
-			recv.resolveSegment(j, j.ID+24, j.Key, j.Opts, 24)
+			recv.resolveSegment(j, j.ID+24, j.Key, j.Opts)
 		case 5:
 			fetchSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 		case 6:
-			recv.applySegment(j, j.ID+24, j.Key, j.Opts, 24)
+			recv.applySegment(j, j.ID+24, j.Key, j.Opts)
 		case 7:
 			invokeSegment(j, 24, uint64(j.ID)<<8|24, j.Buf)
 		case 8:
-			recv.decodeSegment(j, j.ID+24, j.Key, j.Opts, 24)
+			recv.decodeSegment(j, j.ID+24, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 24, j.ID+24)
 		}
 	case 24:
 		switch j.Path[24] {
 		case 0:
-			driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts, 25)
+			driver.Default.HandleConn(j, j.ID+25, j.Key, j.Opts)
 		case 1:
 			driver.ServeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 		case 2:
-			driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts, 25)
+			driver.Default.ProcessConn(j, j.ID+25, j.Key, j.Opts)
 		case 3:
 			driver.DispatchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 		case 4:
-			driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts, 25)
+			driver.Default.ResolveConn(j, j.ID+25, j.Key, j.Opts)
 		case 5:
 			driver.FetchConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 		case 6:
-			driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts, 25)
+			driver.Default.ApplyConn(j, j.ID+25, j.Key, j.Opts)
 		case 7:
 			driver.InvokeConn(j, 25, uint64(j.ID)<<8|25, j.Buf)
 		case 8:
-			driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts, 25)
+			driver.Default.DecodeConn(j, j.ID+25, j.Key, j.Opts)
 		case 9:
 			driver.Default.Walk(j, 25, j.ID+25)
 		}

@@ -3,8 +3,8 @@
 package api
 
 import (
-	"example.com/benchgen/internal/chain"
-	"example.com/benchgen/internal/rpc"
+	"example.com/benchgen/chain"
+	"example.com/benchgen/rpc"
 )
 
 // Handler carries the methods of this layer.
@@ -21,23 +21,23 @@ var recv = Default
 func Serve(j *chain.Job) {
 	switch j.Path[0] {
 	case 0:
-		recv.HandleRequest(j, j.ID+1, j.Key, j.Opts, 1)
+		recv.HandleRequest(j, j.ID+1, j.Key, j.Opts)
 	case 1:
 		ServeRequest(j, 1, uint64(j.ID)<<8|1, j.Buf)
 	case 2:
-		recv.ProcessRequest(j, j.ID+1, j.Key, j.Opts, 1)
+		recv.ProcessRequest(j, j.ID+1, j.Key, j.Opts)
 	case 3:
 		DispatchRequest(j, 1, uint64(j.ID)<<8|1, j.Buf)
 	case 4:
-		recv.ResolveRequest(j, j.ID+1, j.Key, j.Opts, 1)
+		recv.ResolveRequest(j, j.ID+1, j.Key, j.Opts)
 	case 5:
 		FetchRequest(j, 1, uint64(j.ID)<<8|1, j.Buf)
 	case 6:
-		recv.ApplyRequest(j, j.ID+1, j.Key, j.Opts, 1)
+		recv.ApplyRequest(j, j.ID+1, j.Key, j.Opts)
 	case 7:
 		InvokeRequest(j, 1, uint64(j.ID)<<8|1, j.Buf)
 	case 8:
-		recv.DecodeRequest(j, j.ID+1, j.Key, j.Opts, 1)
+		recv.DecodeRequest(j, j.ID+1, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 1, j.ID+1)
 	}
@@ -45,31 +45,31 @@ func Serve(j *chain.Job) {
 }
 
 //go:noinline
-func (x *Handler) HandleRequest(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) HandleRequest(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 1 {
 		j.Block()
 		return
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -85,23 +85,23 @@ func ServeRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -109,31 +109,31 @@ func ServeRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) ProcessRequest(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) ProcessRequest(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 1 {
 		j.Block()
 		return
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -149,23 +149,23 @@ func DispatchRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -173,31 +173,31 @@ func DispatchRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) ResolveRequest(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) ResolveRequest(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 1 {
 		j.Block()
 		return
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -213,23 +213,23 @@ func FetchRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -237,31 +237,31 @@ func FetchRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) ApplyRequest(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) ApplyRequest(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 1 {
 		j.Block()
 		return
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -277,23 +277,23 @@ func InvokeRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -301,31 +301,31 @@ func InvokeRequest(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) DecodeRequest(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) DecodeRequest(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 1 {
 		j.Block()
 		return
 	}
 	switch j.Path[1] {
 	case 0:
-		recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 	case 1:
 		serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 2:
-		recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.processSession(j, j.ID+2, j.Key, j.Opts)
 	case 3:
 		dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 4:
-		recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 	case 5:
 		fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 6:
-		recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.applySession(j, j.ID+2, j.Key, j.Opts)
 	case 7:
 		invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 	case 8:
-		recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+		recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 2, j.ID+2)
 	}
@@ -333,31 +333,31 @@ func (x *Handler) DecodeRequest(j *chain.Job, id int, key string, o *chain.Opts,
 }
 
 //go:noinline
-func (x *Handler) handleSession(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) handleSession(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 2 {
 		j.Block()
 		return
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -373,23 +373,23 @@ func serveSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -397,31 +397,31 @@ func serveSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) processSession(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) processSession(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 2 {
 		j.Block()
 		return
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -437,23 +437,23 @@ func dispatchSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -461,31 +461,31 @@ func dispatchSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) resolveSession(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) resolveSession(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 2 {
 		j.Block()
 		return
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -501,23 +501,23 @@ func fetchSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -525,31 +525,31 @@ func fetchSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) applySession(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) applySession(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 2 {
 		j.Block()
 		return
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -565,23 +565,23 @@ func invokeSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -589,31 +589,31 @@ func invokeSession(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) decodeSession(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) decodeSession(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 2 {
 		j.Block()
 		return
 	}
 	switch j.Path[2] {
 	case 0:
-		recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 	case 1:
 		serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 2:
-		recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.processStream(j, j.ID+3, j.Key, j.Opts)
 	case 3:
 		dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 4:
-		recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 	case 5:
 		fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 6:
-		recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 	case 7:
 		invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 	case 8:
-		recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+		recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 3, j.ID+3)
 	}
@@ -621,31 +621,31 @@ func (x *Handler) decodeSession(j *chain.Job, id int, key string, o *chain.Opts,
 }
 
 //go:noinline
-func (x *Handler) handleStream(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) handleStream(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 3 {
 		j.Block()
 		return
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -661,23 +661,23 @@ func serveStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -685,31 +685,31 @@ func serveStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) processStream(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) processStream(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 3 {
 		j.Block()
 		return
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -725,23 +725,23 @@ func dispatchStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -749,31 +749,31 @@ func dispatchStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) resolveStream(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) resolveStream(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 3 {
 		j.Block()
 		return
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -789,23 +789,23 @@ func fetchStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -813,31 +813,31 @@ func fetchStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) applyStream(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) applyStream(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 3 {
 		j.Block()
 		return
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -853,23 +853,23 @@ func invokeStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -877,31 +877,31 @@ func invokeStream(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) decodeStream(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) decodeStream(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 3 {
 		j.Block()
 		return
 	}
 	switch j.Path[3] {
 	case 0:
-		recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 	case 1:
 		serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 2:
-		recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 	case 3:
 		dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 4:
-		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 	case 5:
 		fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 6:
-		recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 	case 7:
 		invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 	case 8:
-		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+		recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 4, j.ID+4)
 	}
@@ -909,31 +909,31 @@ func (x *Handler) decodeStream(j *chain.Job, id int, key string, o *chain.Opts, 
 }
 
 //go:noinline
-func (x *Handler) handleRoute(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) handleRoute(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 4 {
 		j.Block()
 		return
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -949,23 +949,23 @@ func serveRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -973,31 +973,31 @@ func serveRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) processRoute(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) processRoute(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 4 {
 		j.Block()
 		return
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1013,23 +1013,23 @@ func dispatchRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1037,31 +1037,31 @@ func dispatchRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) resolveRoute(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) resolveRoute(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 4 {
 		j.Block()
 		return
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1077,23 +1077,23 @@ func fetchRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1101,31 +1101,31 @@ func fetchRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) applyRoute(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) applyRoute(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 4 {
 		j.Block()
 		return
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1141,23 +1141,23 @@ func invokeRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1165,31 +1165,31 @@ func invokeRoute(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) decodeRoute(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) decodeRoute(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 4 {
 		j.Block()
 		return
 	}
 	switch j.Path[4] {
 	case 0:
-		recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 	case 1:
 		serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 2:
-		recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 	case 3:
 		dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 4:
-		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 	case 5:
 		fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 6:
-		recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 	case 7:
 		invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 	case 8:
-		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+		recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 5, j.ID+5)
 	}
@@ -1197,31 +1197,31 @@ func (x *Handler) decodeRoute(j *chain.Job, id int, key string, o *chain.Opts, n
 }
 
 //go:noinline
-func (x *Handler) handleHeader(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) handleHeader(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 5 {
 		j.Block()
 		return
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1237,23 +1237,23 @@ func serveHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1261,31 +1261,31 @@ func serveHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) processHeader(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) processHeader(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 5 {
 		j.Block()
 		return
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1301,23 +1301,23 @@ func dispatchHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1325,31 +1325,31 @@ func dispatchHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) resolveHeader(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) resolveHeader(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 5 {
 		j.Block()
 		return
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1365,23 +1365,23 @@ func fetchHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1389,31 +1389,31 @@ func fetchHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) applyHeader(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) applyHeader(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 5 {
 		j.Block()
 		return
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1429,23 +1429,23 @@ func invokeHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1453,31 +1453,31 @@ func invokeHeader(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) decodeHeader(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) decodeHeader(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 5 {
 		j.Block()
 		return
 	}
 	switch j.Path[5] {
 	case 0:
-		recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 	case 1:
 		serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 2:
-		recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.processToken(j, j.ID+6, j.Key, j.Opts)
 	case 3:
 		dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 4:
-		recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 	case 5:
 		fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 6:
-		recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 	case 7:
 		invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 	case 8:
-		recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+		recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 6, j.ID+6)
 	}
@@ -1485,31 +1485,31 @@ func (x *Handler) decodeHeader(j *chain.Job, id int, key string, o *chain.Opts, 
 }
 
 //go:noinline
-func (x *Handler) handleToken(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) handleToken(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 6 {
 		j.Block()
 		return
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1525,23 +1525,23 @@ func serveToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1549,31 +1549,31 @@ func serveToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) processToken(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) processToken(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 6 {
 		j.Block()
 		return
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1589,23 +1589,23 @@ func dispatchToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1613,31 +1613,31 @@ func dispatchToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) resolveToken(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) resolveToken(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 6 {
 		j.Block()
 		return
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1653,23 +1653,23 @@ func fetchToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1677,31 +1677,31 @@ func fetchToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) applyToken(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) applyToken(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 6 {
 		j.Block()
 		return
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1717,23 +1717,23 @@ func invokeToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1741,31 +1741,31 @@ func invokeToken(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Handler) decodeToken(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Handler) decodeToken(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 6 {
 		j.Block()
 		return
 	}
 	switch j.Path[6] {
 	case 0:
-		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 	case 1:
 		rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 2:
-		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 	case 3:
 		rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 4:
-		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 	case 5:
 		rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 6:
-		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 	case 7:
 		rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 	case 8:
-		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+		rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 	case 9:
 		rpc.Default.Walk(j, 7, j.ID+7)
 	}
@@ -1786,138 +1786,138 @@ func (x *Handler) Walk(j *chain.Job, n uint32, depth int) {
 	case 1:
 		switch j.Path[1] {
 		case 0:
-			recv.handleSession(j, j.ID+2, j.Key, j.Opts, 2)
+			recv.handleSession(j, j.ID+2, j.Key, j.Opts)
 		case 1:
 			serveSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 		case 2:
-			recv.processSession(j, j.ID+2, j.Key, j.Opts, 2)
+			recv.processSession(j, j.ID+2, j.Key, j.Opts)
 		case 3:
 			dispatchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 		case 4:
-			recv.resolveSession(j, j.ID+2, j.Key, j.Opts, 2)
+			recv.resolveSession(j, j.ID+2, j.Key, j.Opts)
 		case 5:
 			fetchSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 		case 6:
-			recv.applySession(j, j.ID+2, j.Key, j.Opts, 2)
+			recv.applySession(j, j.ID+2, j.Key, j.Opts)
 		case 7:
 			invokeSession(j, 2, uint64(j.ID)<<8|2, j.Buf)
 		case 8:
-			recv.decodeSession(j, j.ID+2, j.Key, j.Opts, 2)
+			recv.decodeSession(j, j.ID+2, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 2, j.ID+2)
 		}
 	case 2:
 		switch j.Path[2] {
 		case 0:
-			recv.handleStream(j, j.ID+3, j.Key, j.Opts, 3)
+			recv.handleStream(j, j.ID+3, j.Key, j.Opts)
 		case 1:
 			serveStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 		case 2:
-			recv.processStream(j, j.ID+3, j.Key, j.Opts, 3)
+			recv.processStream(j, j.ID+3, j.Key, j.Opts)
 		case 3:
 			dispatchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 		case 4:
-			recv.resolveStream(j, j.ID+3, j.Key, j.Opts, 3)
+			recv.resolveStream(j, j.ID+3, j.Key, j.Opts)
 		case 5:
 			fetchStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 		case 6:
-			recv.applyStream(j, j.ID+3, j.Key, j.Opts, 3)
+			recv.applyStream(j, j.ID+3, j.Key, j.Opts)
 		case 7:
 			invokeStream(j, 3, uint64(j.ID)<<8|3, j.Buf)
 		case 8:
-			recv.decodeStream(j, j.ID+3, j.Key, j.Opts, 3)
+			recv.decodeStream(j, j.ID+3, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 3, j.ID+3)
 		}
 	case 3:
 		switch j.Path[3] {
 		case 0:
-			recv.handleRoute(j, j.ID+4, j.Key, j.Opts, 4)
+			recv.handleRoute(j, j.ID+4, j.Key, j.Opts)
 		case 1:
 			serveRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 		case 2:
-			recv.processRoute(j, j.ID+4, j.Key, j.Opts, 4)
+			recv.processRoute(j, j.ID+4, j.Key, j.Opts)
 		case 3:
 			dispatchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 		case 4:
-			recv.resolveRoute(j, j.ID+4, j.Key, j.Opts, 4)
+			recv.resolveRoute(j, j.ID+4, j.Key, j.Opts)
 		case 5:
 			fetchRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 		case 6:
-			recv.applyRoute(j, j.ID+4, j.Key, j.Opts, 4)
+			recv.applyRoute(j, j.ID+4, j.Key, j.Opts)
 		case 7:
 			invokeRoute(j, 4, uint64(j.ID)<<8|4, j.Buf)
 		case 8:
-			recv.decodeRoute(j, j.ID+4, j.Key, j.Opts, 4)
+			recv.decodeRoute(j, j.ID+4, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 4, j.ID+4)
 		}
 	case 4:
 		switch j.Path[4] {
 		case 0:
-			recv.handleHeader(j, j.ID+5, j.Key, j.Opts, 5)
+			recv.handleHeader(j, j.ID+5, j.Key, j.Opts)
 		case 1:
 			serveHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 		case 2:
-			recv.processHeader(j, j.ID+5, j.Key, j.Opts, 5)
+			recv.processHeader(j, j.ID+5, j.Key, j.Opts)
 		case 3:
 			dispatchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 		case 4:
-			recv.resolveHeader(j, j.ID+5, j.Key, j.Opts, 5)
+			recv.resolveHeader(j, j.ID+5, j.Key, j.Opts)
 		case 5:
 			fetchHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 		case 6:
-			recv.applyHeader(j, j.ID+5, j.Key, j.Opts, 5)
+			recv.applyHeader(j, j.ID+5, j.Key, j.Opts)
 		case 7:
 			invokeHeader(j, 5, uint64(j.ID)<<8|5, j.Buf)
 		case 8:
-			recv.decodeHeader(j, j.ID+5, j.Key, j.Opts, 5)
+			recv.decodeHeader(j, j.ID+5, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 5, j.ID+5)
 		}
 	case 5:
 		switch j.Path[5] {
 		case 0:
-			recv.handleToken(j, j.ID+6, j.Key, j.Opts, 6)
+			recv.handleToken(j, j.ID+6, j.Key, j.Opts)
 		case 1:
 			serveToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 		case 2:
-			recv.processToken(j, j.ID+6, j.Key, j.Opts, 6)
+			recv.processToken(j, j.ID+6, j.Key, j.Opts)
 		case 3:
 			dispatchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 		case 4:
-			recv.resolveToken(j, j.ID+6, j.Key, j.Opts, 6)
+			recv.resolveToken(j, j.ID+6, j.Key, j.Opts)
 		case 5:
 			fetchToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 		case 6:
-			recv.applyToken(j, j.ID+6, j.Key, j.Opts, 6)
+			recv.applyToken(j, j.ID+6, j.Key, j.Opts)
 		case 7:
 			invokeToken(j, 6, uint64(j.ID)<<8|6, j.Buf)
 		case 8:
-			recv.decodeToken(j, j.ID+6, j.Key, j.Opts, 6)
+			recv.decodeToken(j, j.ID+6, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 6, j.ID+6)
 		}
 	case 6:
 		switch j.Path[6] {
 		case 0:
-			rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts, 7)
+			rpc.Default.HandleFrame(j, j.ID+7, j.Key, j.Opts)
 		case 1:
 			rpc.ServeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 		case 2:
-			rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts, 7)
+			rpc.Default.ProcessFrame(j, j.ID+7, j.Key, j.Opts)
 		case 3:
 			rpc.DispatchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 		case 4:
-			rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts, 7)
+			rpc.Default.ResolveFrame(j, j.ID+7, j.Key, j.Opts)
 		case 5:
 			rpc.FetchFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 		case 6:
-			rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts, 7)
+			rpc.Default.ApplyFrame(j, j.ID+7, j.Key, j.Opts)
 		case 7:
 			rpc.InvokeFrame(j, 7, uint64(j.ID)<<8|7, j.Buf)
 		case 8:
-			rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts, 7)
+			rpc.Default.DecodeFrame(j, j.ID+7, j.Key, j.Opts)
 		case 9:
 			rpc.Default.Walk(j, 7, j.ID+7)
 		}

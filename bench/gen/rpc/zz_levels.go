@@ -3,8 +3,8 @@
 package rpc
 
 import (
-	"example.com/benchgen/internal/chain"
-	"example.com/benchgen/internal/service"
+	"example.com/benchgen/chain"
+	"example.com/benchgen/service"
 )
 
 // Conn carries the methods of this layer.
@@ -16,31 +16,31 @@ var Default = &Conn{}
 var recv = Default
 
 //go:noinline
-func (x *Conn) HandleFrame(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) HandleFrame(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 7 {
 		j.Block()
 		return
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -56,23 +56,23 @@ func ServeFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -80,31 +80,31 @@ func ServeFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) ProcessFrame(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) ProcessFrame(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 7 {
 		j.Block()
 		return
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -120,23 +120,23 @@ func DispatchFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -144,31 +144,31 @@ func DispatchFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) ResolveFrame(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) ResolveFrame(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 7 {
 		j.Block()
 		return
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -184,23 +184,23 @@ func FetchFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -208,31 +208,31 @@ func FetchFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) ApplyFrame(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) ApplyFrame(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 7 {
 		j.Block()
 		return
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -248,23 +248,23 @@ func InvokeFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -272,31 +272,31 @@ func InvokeFrame(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) DecodeFrame(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) DecodeFrame(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 7 {
 		j.Block()
 		return
 	}
 	switch j.Path[7] {
 	case 0:
-		recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 	case 1:
 		serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 2:
-		recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.processCall(j, j.ID+8, j.Key, j.Opts)
 	case 3:
 		dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 4:
-		recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 	case 5:
 		fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 6:
-		recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 	case 7:
 		invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 	case 8:
-		recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+		recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 8, j.ID+8)
 	}
@@ -304,31 +304,31 @@ func (x *Conn) DecodeFrame(j *chain.Job, id int, key string, o *chain.Opts, n ui
 }
 
 //go:noinline
-func (x *Conn) handleCall(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) handleCall(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 8 {
 		j.Block()
 		return
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -344,23 +344,23 @@ func serveCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -368,31 +368,31 @@ func serveCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) processCall(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) processCall(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 8 {
 		j.Block()
 		return
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -408,23 +408,23 @@ func dispatchCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -432,31 +432,31 @@ func dispatchCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) resolveCall(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) resolveCall(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 8 {
 		j.Block()
 		return
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -472,23 +472,23 @@ func fetchCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -496,31 +496,31 @@ func fetchCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) applyCall(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) applyCall(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 8 {
 		j.Block()
 		return
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -536,23 +536,23 @@ func invokeCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -560,31 +560,31 @@ func invokeCall(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) decodeCall(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) decodeCall(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 8 {
 		j.Block()
 		return
 	}
 	switch j.Path[8] {
 	case 0:
-		recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 	case 1:
 		serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 2:
-		recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 	case 3:
 		dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 4:
-		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 	case 5:
 		fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 6:
-		recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 	case 7:
 		invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 	case 8:
-		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+		recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 9, j.ID+9)
 	}
@@ -592,31 +592,31 @@ func (x *Conn) decodeCall(j *chain.Job, id int, key string, o *chain.Opts, n uin
 }
 
 //go:noinline
-func (x *Conn) handleMessage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) handleMessage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 9 {
 		j.Block()
 		return
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -632,23 +632,23 @@ func serveMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -656,31 +656,31 @@ func serveMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) processMessage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) processMessage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 9 {
 		j.Block()
 		return
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -696,23 +696,23 @@ func dispatchMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -720,31 +720,31 @@ func dispatchMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) resolveMessage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) resolveMessage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 9 {
 		j.Block()
 		return
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -760,23 +760,23 @@ func fetchMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -784,31 +784,31 @@ func fetchMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) applyMessage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) applyMessage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 9 {
 		j.Block()
 		return
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -824,23 +824,23 @@ func invokeMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -848,31 +848,31 @@ func invokeMessage(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) decodeMessage(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) decodeMessage(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 9 {
 		j.Block()
 		return
 	}
 	switch j.Path[9] {
 	case 0:
-		recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 	case 1:
 		serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 2:
-		recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 	case 3:
 		dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 4:
-		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 	case 5:
 		fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 6:
-		recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 	case 7:
 		invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 	case 8:
-		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+		recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 10, j.ID+10)
 	}
@@ -880,31 +880,31 @@ func (x *Conn) decodeMessage(j *chain.Job, id int, key string, o *chain.Opts, n 
 }
 
 //go:noinline
-func (x *Conn) handleBatch(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) handleBatch(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 10 {
 		j.Block()
 		return
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -920,23 +920,23 @@ func serveBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -944,31 +944,31 @@ func serveBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) processBatch(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) processBatch(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 10 {
 		j.Block()
 		return
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -984,23 +984,23 @@ func dispatchBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1008,31 +1008,31 @@ func dispatchBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) resolveBatch(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) resolveBatch(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 10 {
 		j.Block()
 		return
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1048,23 +1048,23 @@ func fetchBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1072,31 +1072,31 @@ func fetchBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) applyBatch(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) applyBatch(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 10 {
 		j.Block()
 		return
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1112,23 +1112,23 @@ func invokeBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1136,31 +1136,31 @@ func invokeBatch(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) decodeBatch(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) decodeBatch(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 10 {
 		j.Block()
 		return
 	}
 	switch j.Path[10] {
 	case 0:
-		recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 	case 1:
 		servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 2:
-		recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 	case 3:
 		dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 4:
-		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 	case 5:
 		fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 6:
-		recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 	case 7:
 		invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 	case 8:
-		recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+		recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 11, j.ID+11)
 	}
@@ -1168,31 +1168,31 @@ func (x *Conn) decodeBatch(j *chain.Job, id int, key string, o *chain.Opts, n ui
 }
 
 //go:noinline
-func (x *Conn) handlePayload(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) handlePayload(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 11 {
 		j.Block()
 		return
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1208,23 +1208,23 @@ func servePayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1232,31 +1232,31 @@ func servePayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) processPayload(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) processPayload(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 11 {
 		j.Block()
 		return
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1272,23 +1272,23 @@ func dispatchPayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1296,31 +1296,31 @@ func dispatchPayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) resolvePayload(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) resolvePayload(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 11 {
 		j.Block()
 		return
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1336,23 +1336,23 @@ func fetchPayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1360,31 +1360,31 @@ func fetchPayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) applyPayload(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) applyPayload(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 11 {
 		j.Block()
 		return
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1400,23 +1400,23 @@ func invokePayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1424,31 +1424,31 @@ func invokePayload(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) decodePayload(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) decodePayload(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 11 {
 		j.Block()
 		return
 	}
 	switch j.Path[11] {
 	case 0:
-		recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 	case 1:
 		serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 2:
-		recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 	case 3:
 		dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 4:
-		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 	case 5:
 		fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 6:
-		recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 	case 7:
 		invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 	case 8:
-		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+		recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 	case 9:
 		recv.Walk(j, 12, j.ID+12)
 	}
@@ -1456,31 +1456,31 @@ func (x *Conn) decodePayload(j *chain.Job, id int, key string, o *chain.Opts, n 
 }
 
 //go:noinline
-func (x *Conn) handleWindow(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) handleWindow(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 12 {
 		j.Block()
 		return
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1496,23 +1496,23 @@ func serveWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1520,31 +1520,31 @@ func serveWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) processWindow(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) processWindow(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 12 {
 		j.Block()
 		return
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1560,23 +1560,23 @@ func dispatchWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1584,31 +1584,31 @@ func dispatchWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) resolveWindow(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) resolveWindow(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 12 {
 		j.Block()
 		return
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1624,23 +1624,23 @@ func fetchWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1648,31 +1648,31 @@ func fetchWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) applyWindow(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) applyWindow(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 12 {
 		j.Block()
 		return
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1688,23 +1688,23 @@ func invokeWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1712,31 +1712,31 @@ func invokeWindow(j *chain.Job, n uint32, flags uint64, buf []byte) {
 }
 
 //go:noinline
-func (x *Conn) decodeWindow(j *chain.Job, id int, key string, o *chain.Opts, n uint32) {
-	j.Sink += id + len(key) + int(o.Flags) + int(n)
+func (x *Conn) decodeWindow(j *chain.Job, id int, key string, o *chain.Opts) {
+	j.Sink += id + len(key) + int(o.Flags)
 	if j.Depth <= 12 {
 		j.Block()
 		return
 	}
 	switch j.Path[12] {
 	case 0:
-		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 	case 1:
 		service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 2:
-		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 	case 3:
 		service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 4:
-		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 	case 5:
 		service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 6:
-		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 	case 7:
 		service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 	case 8:
-		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+		service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 	case 9:
 		service.Default.Walk(j, 13, j.ID+13)
 	}
@@ -1757,138 +1757,138 @@ func (x *Conn) Walk(j *chain.Job, n uint32, depth int) {
 	case 7:
 		switch j.Path[7] {
 		case 0:
-			recv.handleCall(j, j.ID+8, j.Key, j.Opts, 8)
+			recv.handleCall(j, j.ID+8, j.Key, j.Opts)
 		case 1:
 			serveCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 		case 2:
-			recv.processCall(j, j.ID+8, j.Key, j.Opts, 8)
+			recv.processCall(j, j.ID+8, j.Key, j.Opts)
 		case 3:
 			dispatchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 		case 4:
-			recv.resolveCall(j, j.ID+8, j.Key, j.Opts, 8)
+			recv.resolveCall(j, j.ID+8, j.Key, j.Opts)
 		case 5:
 			fetchCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 		case 6:
-			recv.applyCall(j, j.ID+8, j.Key, j.Opts, 8)
+			recv.applyCall(j, j.ID+8, j.Key, j.Opts)
 		case 7:
 			invokeCall(j, 8, uint64(j.ID)<<8|8, j.Buf)
 		case 8:
-			recv.decodeCall(j, j.ID+8, j.Key, j.Opts, 8)
+			recv.decodeCall(j, j.ID+8, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 8, j.ID+8)
 		}
 	case 8:
 		switch j.Path[8] {
 		case 0:
-			recv.handleMessage(j, j.ID+9, j.Key, j.Opts, 9)
+			recv.handleMessage(j, j.ID+9, j.Key, j.Opts)
 		case 1:
 			serveMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 		case 2:
-			recv.processMessage(j, j.ID+9, j.Key, j.Opts, 9)
+			recv.processMessage(j, j.ID+9, j.Key, j.Opts)
 		case 3:
 			dispatchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 		case 4:
-			recv.resolveMessage(j, j.ID+9, j.Key, j.Opts, 9)
+			recv.resolveMessage(j, j.ID+9, j.Key, j.Opts)
 		case 5:
 			fetchMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 		case 6:
-			recv.applyMessage(j, j.ID+9, j.Key, j.Opts, 9)
+			recv.applyMessage(j, j.ID+9, j.Key, j.Opts)
 		case 7:
 			invokeMessage(j, 9, uint64(j.ID)<<8|9, j.Buf)
 		case 8:
-			recv.decodeMessage(j, j.ID+9, j.Key, j.Opts, 9)
+			recv.decodeMessage(j, j.ID+9, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 9, j.ID+9)
 		}
 	case 9:
 		switch j.Path[9] {
 		case 0:
-			recv.handleBatch(j, j.ID+10, j.Key, j.Opts, 10)
+			recv.handleBatch(j, j.ID+10, j.Key, j.Opts)
 		case 1:
 			serveBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 		case 2:
-			recv.processBatch(j, j.ID+10, j.Key, j.Opts, 10)
+			recv.processBatch(j, j.ID+10, j.Key, j.Opts)
 		case 3:
 			dispatchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 		case 4:
-			recv.resolveBatch(j, j.ID+10, j.Key, j.Opts, 10)
+			recv.resolveBatch(j, j.ID+10, j.Key, j.Opts)
 		case 5:
 			fetchBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 		case 6:
-			recv.applyBatch(j, j.ID+10, j.Key, j.Opts, 10)
+			recv.applyBatch(j, j.ID+10, j.Key, j.Opts)
 		case 7:
 			invokeBatch(j, 10, uint64(j.ID)<<8|10, j.Buf)
 		case 8:
-			recv.decodeBatch(j, j.ID+10, j.Key, j.Opts, 10)
+			recv.decodeBatch(j, j.ID+10, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 10, j.ID+10)
 		}
 	case 10:
 		switch j.Path[10] {
 		case 0:
-			recv.handlePayload(j, j.ID+11, j.Key, j.Opts, 11)
+			recv.handlePayload(j, j.ID+11, j.Key, j.Opts)
 		case 1:
 			servePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 		case 2:
-			recv.processPayload(j, j.ID+11, j.Key, j.Opts, 11)
+			recv.processPayload(j, j.ID+11, j.Key, j.Opts)
 		case 3:
 			dispatchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 		case 4:
-			recv.resolvePayload(j, j.ID+11, j.Key, j.Opts, 11)
+			recv.resolvePayload(j, j.ID+11, j.Key, j.Opts)
 		case 5:
 			fetchPayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 		case 6:
-			recv.applyPayload(j, j.ID+11, j.Key, j.Opts, 11)
+			recv.applyPayload(j, j.ID+11, j.Key, j.Opts)
 		case 7:
 			invokePayload(j, 11, uint64(j.ID)<<8|11, j.Buf)
 		case 8:
-			recv.decodePayload(j, j.ID+11, j.Key, j.Opts, 11)
+			recv.decodePayload(j, j.ID+11, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 11, j.ID+11)
 		}
 	case 11:
 		switch j.Path[11] {
 		case 0:
-			recv.handleWindow(j, j.ID+12, j.Key, j.Opts, 12)
+			recv.handleWindow(j, j.ID+12, j.Key, j.Opts)
 		case 1:
 			serveWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 		case 2:
-			recv.processWindow(j, j.ID+12, j.Key, j.Opts, 12)
+			recv.processWindow(j, j.ID+12, j.Key, j.Opts)
 		case 3:
 			dispatchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 		case 4:
-			recv.resolveWindow(j, j.ID+12, j.Key, j.Opts, 12)
+			recv.resolveWindow(j, j.ID+12, j.Key, j.Opts)
 		case 5:
 			fetchWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 		case 6:
-			recv.applyWindow(j, j.ID+12, j.Key, j.Opts, 12)
+			recv.applyWindow(j, j.ID+12, j.Key, j.Opts)
 		case 7:
 			invokeWindow(j, 12, uint64(j.ID)<<8|12, j.Buf)
 		case 8:
-			recv.decodeWindow(j, j.ID+12, j.Key, j.Opts, 12)
+			recv.decodeWindow(j, j.ID+12, j.Key, j.Opts)
 		case 9:
 			recv.Walk(j, 12, j.ID+12)
 		}
 	case 12:
 		switch j.Path[12] {
 		case 0:
-			service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts, 13)
+			service.Default.HandleQuery(j, j.ID+13, j.Key, j.Opts)
 		case 1:
 			service.ServeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 		case 2:
-			service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts, 13)
+			service.Default.ProcessQuery(j, j.ID+13, j.Key, j.Opts)
 		case 3:
 			service.DispatchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 		case 4:
-			service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts, 13)
+			service.Default.ResolveQuery(j, j.ID+13, j.Key, j.Opts)
 		case 5:
 			service.FetchQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 		case 6:
-			service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts, 13)
+			service.Default.ApplyQuery(j, j.ID+13, j.Key, j.Opts)
 		case 7:
 			service.InvokeQuery(j, 13, uint64(j.ID)<<8|13, j.Buf)
 		case 8:
-			service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts, 13)
+			service.Default.DecodeQuery(j, j.ID+13, j.Key, j.Opts)
 		case 9:
 			service.Default.Walk(j, 13, j.ID+13)
 		}
