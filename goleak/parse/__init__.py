@@ -16,7 +16,7 @@ from goleak.parse.build import SnapshotBuilder
 from goleak.parse.text import BlockReader
 
 INPUT_FORMATS = ("auto", "debug2", "debug1", "debug0", "crash")
-PIECE = 8 << 20
+PIECE = 2 << 20  # small enough that a piece's rows stay in cache
 # Below this a file is read in one process: starting workers costs more than it saves.
 PARALLEL_MIN_BYTES = 24 << 20
 
@@ -110,7 +110,8 @@ def read_text_builders(pieces: Iterable[bytes], keep_args: bool, progress: Optio
         reader.feed(piece)
         if progress is not None:
             progress(reader.bytes_read)
-    return reader.finish(), reader.lines_before
+    builders = reader.finish()
+    return builders, reader.lines_read
 
 
 def _parse_text(pieces: Iterable[bytes], source: str, options: ParseOptions,

@@ -161,6 +161,9 @@ class SnapshotBuilder:
         # last one otherwise.
         self.started_new = False
 
+    def has_goroutines(self) -> bool:
+        return self.total > 0 or bool(self.raw)
+
     def add_goroutine(self, g: Goroutine) -> None:
         self.total += 1
         key = (g.stack, g.state)
@@ -187,6 +190,8 @@ class SnapshotBuilder:
                 if t is None:
                     t = self.groups[key] = Tally()
                 t.add(None, hc.count, fields.wait, fields.leaked, fields.locked, fields.labels)
+                # The fast path counts goroutines here, not per stanza.
+                self.total += hc.count
                 for gid in hc.ids:
                     t.add_id(gid)
         self.raw = {}

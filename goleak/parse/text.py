@@ -106,9 +106,9 @@ class TextReader:
 
     def _snapshot_for_goroutine(self) -> SnapshotBuilder:
         cur = self.cur
-        if cur is not None and cur.format == "race" and cur.total == 0:
+        if cur is not None and cur.format == "race" and not cur.has_goroutines():
             cur.format = "debug=2"
-        if cur is None or cur.format == "debug=1" or (self.gap and cur.total > 0):
+        if cur is None or cur.format == "debug=1" or (self.gap and cur.has_goroutines()):
             fmt = "crash" if self.crash_pending else "debug=2"
             cur = self._new_snapshot(fmt)
             # A worker that starts mid-file does not know what came before: its first
@@ -213,7 +213,7 @@ class TextReader:
         m = L.CRASH_RE.search(raw)
         if m and (m.start() == 0 or raw[: m.start()].strip() == "" or m.start() < 40):
             reason = raw[m.start():].strip()
-            if self.cur is not None and self.cur.total > 0:
+            if self.cur is not None and self.cur.has_goroutines():
                 self.crash_pending = reason
                 self.gap = True
             elif self.cur is not None:
@@ -459,100 +459,104 @@ class BlockReader:
         self.keep_args = keep_args
         self.reader = TextReader(keep_args)
         self.header_cache: dict = {}
-        self.lines_before = 0  # newlines before the first block not yet read
-        self.carry = b""
-        self.carry_newlines = 0
+        self.carry: List[bytes] = []  # rows of the unfinished block, the last one partial
+        self.line_base = 1  # line number of carry[0], or of the next piece's first row
         self.bytes_read = 0
-        self.ends_mid_line = False
         self.invalid_utf8_line: Optional[int] = None
+
+    @property
+    def lines_read(self) -> int:
+        return self.line_base - 1
 
     def feed(self, piece: bytes) -> None:
         """Read the next piece of the input, cut anywhere.
 
-        Stanzas are split at blank lines straight out of the piece; only the unfinished
-        last block is carried over, so the input is never copied as a whole.
+        The piece is split into rows once; stanzas are the runs of rows between blank rows,
+        so no stanza is ever copied into a block of its own. The unfinished last stanza is
+        carried over to the next piece as rows.
         """
         if not piece:
             return
-        blocks = piece.split(b"\n\n")
-        newlines = piece.count(b"\n")
-        if self.carry:
-            blocks[0] = self.carry + blocks[0]
-            newlines += self.carry_newlines
-        self.carry = blocks.pop()
-        self.carry_newlines = self.carry.count(b"\n")
-        self._feed_blocks(blocks)
-        self.lines_before += newlines - self.carry_newlines
         self.bytes_read += len(piece)
+        rows = piece.split(b"\n")
+        if self.carry:
+            carry = self.carry
+            carry[-1] += rows[0]
+            carry.extend(rows[1:])
+            rows = carry
+        done = self._feed_rows(rows, len(rows) - 1)
+        self.carry = rows[done:]
+        self.line_base += done
 
-    def _feed_blocks(self, blocks: List[bytes]) -> None:
+    def _feed_rows(self, rows: List[bytes], limit: int) -> int:
+        """Read the stanzas that end (at a blank row) before rows[limit]; return where the
+        first unread stanza starts."""
         reader = self.reader
         cache = self.header_cache
         keep_args = self.keep_args
+        find_blank = rows.index
         cur: Optional[SnapshotBuilder] = None
-        counted = 0  # blocks whose lines are in counted_lines
-        counted_lines = self.lines_before
-        for index, block in enumerate(blocks):
+        i = 0
+        while True:
+            try:
+                j = find_blank(b"", i, limit)
+            except ValueError:
+                return i
+            if j == i:
+                i += 1
+                continue
+            header = rows[i]
             # The shape of a canonical stanza, checked with C-level operations only:
             #   goroutine 7 [chan receive, 3 minutes] {worker: w1}:
             #   main.worker(0xc000010000, ...)
             #   \t/app/main.go:42 +0x1d
             #   created by main.main in goroutine 1
             #   \t/app/main.go:30 +0x2a
-            # Frames alternate a function line and a tab-led file line, so the tab-led lines
-            # sit at every odd index and nowhere else.
-            if block[:10] == b"goroutine ":
-                rows = block.split(b"\n")
-                if rows[-1] == b"":
-                    rows.pop()
-                n = len(rows) - 1  # rows after the header
-                header = rows[0]
+            # Function rows and tab-led file rows alternate, so the file rows are every
+            # other row from the third, and they hold all the stanza's tabs.
+            if header[:10] == b"goroutine ":
+                n = j - i - 1  # rows after the header
                 sp = header.find(b" ", 10)
                 fields = cache.get(header[sp:]) if sp > 0 else False
                 if fields is None:
                     fields = self._parse_header_rest(header[sp:])
-                # Every tab in the stanza leads a file line: as many tabs as frames, the
-                # first row after the header a function line, an even number of rows.
-                if (fields and n and not n & 1 and header[10:sp].isdigit() and rows[1][:1] != b"\t" and rows[2][:1] == b"\t"
-                        and block.count(b"\t") == n >> 1):
-                    if keep_args:
-                        key = _without_parent_id(block[len(header) + 1:])
-                    else:
-                        # Within one build, the `file:line +0xoff` sequence pins every
-                        # function (the PC decides it), so argument values never enter
-                        # the key and need no parsing.
-                        key = b"\n".join(rows[2::2])
-                    if reader.dirty or cur is None:
-                        cur = reader.note_goroutine_block()
-                    entry = cur.raw.get(key)
-                    if entry is None:
-                        g = self._representative(block)
-                        if g is not None:
-                            entry = cur.raw[key] = [g.stack, {}]
-                    if entry is not None:
-                        # Count per distinct header text; states, waits and labels are
-                        # folded in once per distinct header at the end (HeaderCount).
-                        hc = entry[1].get(fields)
-                        if hc is None:
-                            hc = entry[1][fields] = HeaderCount()
-                        hc.count += 1
-                        cur.total += 1
-                        gid = int(header[10:sp])
-                        ids = hc.ids
-                        if len(ids) < MAX_SAMPLE_IDS:
-                            insort(ids, gid)
-                        elif gid < ids[-1]:
-                            insort(ids, gid)
-                            ids.pop()
-                        continue
-            # Anything else: the reference reader, with its line number.
-            while counted < index:
-                counted_lines += blocks[counted].count(b"\n") + 2
-                counted += 1
-            reader.feed(self._decode(block, counted_lines + 1), counted_lines + 1)
-            # The blank line that split this block from the next one ends any stanza.
-            reader.feed("", counted_lines + block.count(b"\n") + 2)
+                if fields and n and not n & 1 and header[10:sp].isdigit() and rows[i + 1][:1] != b"\t":
+                    # Within one build the `file:line +0xoff` rows pin every function (the
+                    # PC decides it), so argument values never enter the key.
+                    key = b"\n".join(rows[i + 2:j:2])
+                    if key[:1] == b"\t" and key.count(b"\t") == n >> 1:
+                        if keep_args:
+                            key = _without_parent_id(b"\n".join(rows[i + 1:j]))
+                        if reader.dirty or cur is None:
+                            cur = reader.note_goroutine_block()
+                        entry = cur.raw.get(key)
+                        if entry is None:
+                            g = self._representative(rows[i:j])
+                            if g is not None:
+                                entry = cur.raw[key] = [g.stack, {}]
+                        if entry is not None:
+                            # Count per distinct header text; states, waits and labels are
+                            # folded in once per distinct header at the end.
+                            hc = entry[1].get(fields)
+                            if hc is None:
+                                hc = entry[1][fields] = HeaderCount()
+                            hc.count += 1
+                            gid = int(header[10:sp])
+                            ids = hc.ids
+                            if len(ids) < MAX_SAMPLE_IDS:
+                                insort(ids, gid)
+                            elif gid < ids[-1]:
+                                insort(ids, gid)
+                                ids.pop()
+                            i = j + 1
+                            continue
+            # Anything else: the reference reader, with its line number; the blank row
+            # that ends the stanza goes too.
+            line = self.line_base + i
+            reader.feed(self._decode(b"\n".join(rows[i:j]), line), line)
+            reader.feed("", line + j - i)
             cur = None
+            i = j + 1
 
     def _parse_header_rest(self, rest: bytes):
         try:
@@ -569,9 +573,9 @@ class BlockReader:
         self.header_cache[rest] = fields
         return fields
 
-    def _representative(self, block: bytes) -> Optional[Goroutine]:
+    def _representative(self, rows: List[bytes]) -> Optional[Goroutine]:
         try:
-            text = block.decode("utf-8")
+            text = b"\n".join(rows).decode("utf-8")
         except UnicodeDecodeError:
             return None
         return parse_goroutine_text(text, self.keep_args)
@@ -585,20 +589,21 @@ class BlockReader:
             return block.decode("utf-8", "replace")
 
     def finish(self) -> List[SnapshotBuilder]:
-        if self.carry:
-            last = self.carry
-            self.carry = b""
+        rows = self.carry
+        self.carry = []
+        newlines = max(0, len(rows) - 1)
+        if rows and rows[-1]:
             # Go ends every dump with a newline; a last line without one was cut off.
-            self.ends_mid_line = not last.endswith(b"\n")
-            self._feed_blocks([last] if not self.ends_mid_line else [])
-            if self.ends_mid_line:
-                self.reader.feed(self._decode(last, self.lines_before + 1), self.lines_before + 1)
-                if self.bytes_read == GO_DEBUG2_CAP:
-                    self.reader.warn(self.lines_before + 1 + last.count(b"\n"),
-                                     "the dump is exactly 64 MiB and ends mid-line: Go's debug=2 handler "
-                                     "stops there, so goroutines after this point are missing and the last "
-                                     "one is counted as read")
-            self.lines_before += last.count(b"\n")
+            last_line = self.line_base + len(rows) - 1
+            rows.append(b"")
+            self._feed_rows(rows, len(rows))
+            if self.bytes_read == GO_DEBUG2_CAP:
+                self.reader.warn(last_line, "the dump is exactly 64 MiB and ends mid-line: Go's debug=2 handler "
+                                            "stops there, so goroutines after this point are missing and the "
+                                            "last one is counted as read")
+        elif rows:
+            self._feed_rows(rows, len(rows))
+        self.line_base += newlines
         builders = self.reader.finish()
         if self.invalid_utf8_line is not None:
             self.reader.warn(self.invalid_utf8_line, "invalid UTF-8; decoded with replacement characters")
