@@ -3,7 +3,7 @@ from typing import Dict, Iterable, List, Tuple
 
 from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, Snapshot, StackGroup
 from goleak.parse.build import stack_sort_text
-from goleak.normalize import digest, stack_signature, state_key
+from goleak.normalize import digest, frames_signature, stack_signature, state_key
 
 
 class _Acc:
@@ -32,7 +32,7 @@ def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") ->
         if acc is None:
             acc = accs[(sig, st)] = _Acc(sig, st)
         acc.groups.append(g)
-    clusters = [_merge(acc) for acc in accs.values()]
+    clusters = [_merge(acc, similarity) for acc in accs.values()]
     clusters.sort(key=lambda c: (-c.count, c.id))
     return tuple(clusters)
 
@@ -41,7 +41,7 @@ def cluster_snapshots(snapshots: Iterable[Snapshot], similarity: str = "default"
     return cluster_groups((g for s in snapshots for g in s.groups), similarity)
 
 
-def _merge(acc: _Acc) -> Cluster:
+def _merge(acc: _Acc, similarity: str) -> Cluster:
     groups = acc.groups
     count = sum(g.count for g in groups)
     states: Dict[str, int] = {}
@@ -62,7 +62,7 @@ def _merge(acc: _Acc) -> Cluster:
     rep = min(groups, key=lambda g: (-g.count, len(g.stack.frames), g.state, stack_sort_text(g.stack)))
     return Cluster(
         id=digest(acc.signature + "\n[" + acc.state + "]"),
-        stack_id=digest(acc.signature),
+        stack_id=digest(frames_signature(rep.stack, similarity)),
         stack=rep.stack,
         count=count,
         states=tuple(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),

@@ -133,7 +133,7 @@ class Cluster:
     """Goroutines whose stacks normalize to the same key (see normalize.py)."""
 
     id: str  # digest of stack signature + state: stable across runs and processes
-    stack_id: str  # digest of the stack signature alone (matches debug=1, which has no state)
+    stack_id: str  # digest of the frames alone: matches debug=1/debug=0 (no state, no created-by)
     stack: Stack  # the frames as printed by the largest group in the cluster
     count: int
     states: Tuple[Tuple[str, int], ...]  # state -> goroutines, largest first

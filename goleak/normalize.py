@@ -47,6 +47,12 @@ def frame_key(frame: Frame, similarity: str) -> str:
     return "%s %s:%d" % (frame.function, frame.file, frame.line)
 
 
+def frames_signature(stack: Stack, similarity: str) -> str:
+    """The frames alone: what debug=1 and debug=0 profiles (no created-by, no state) share
+    with debug=2 text, so clusters match across formats."""
+    return "\n".join(frame_key(f, similarity) for f in key_frames(stack, similarity))
+
+
 def stack_signature(stack: Stack, similarity: str) -> str:
     """The text that decides cluster membership, without the state."""
     parts = [frame_key(f, similarity) for f in key_frames(stack, similarity)]
