@@ -70,7 +70,7 @@ def test_similarity_levels_fold_differently():
     exact = summary_json(AFTER, "--similarity", "exact")
     default = summary_json(AFTER)
     loose = summary_json(AFTER, "--similarity", "loose")
-    assert len(exact["clusters"]) > len(default["clusters"]) > len(loose["clusters"])
+    assert len(exact["clusters"]) > len(default["clusters"]) >= len(loose["clusters"])
     ticker = [c for c in loose["clusters"] if c["frames"] and c["frames"][0]["function"] == "main.tickerLoop"]
     assert len(ticker) == 1 and ticker[0]["count"] == 7
 
