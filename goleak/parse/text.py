@@ -496,6 +496,7 @@ class BlockReader:
         keep_args = self.keep_args
         find_blank = rows.index
         cur: Optional[SnapshotBuilder] = None
+        raw: dict = {}
         i = 0
         while True:
             try:
@@ -520,20 +521,22 @@ class BlockReader:
                 fields = cache.get(header[sp:]) if sp > 0 else False
                 if fields is None:
                     fields = self._parse_header_rest(header[sp:])
-                if fields and n and not n & 1 and header[10:sp].isdigit() and rows[i + 1][:1] != b"\t":
+                gid = header[10:sp]
+                if fields and n and not n & 1 and rows[i + 1][0] != 9 and gid.isdigit():  # 9 is a tab
                     # Within one build the `file:line +0xoff` rows pin every function (the
                     # PC decides it), so argument values never enter the key.
                     key = b"\n".join(rows[i + 2:j:2])
-                    if key[:1] == b"\t" and key.count(b"\t") == n >> 1:
+                    if key[0] == 9 and key.count(b"\t") == n >> 1:
                         if keep_args:
                             key = _without_parent_id(b"\n".join(rows[i + 1:j]))
-                        if reader.dirty or cur is None:
+                        if cur is None or reader.dirty:
                             cur = reader.note_goroutine_block()
-                        entry = cur.raw.get(key)
+                            raw = cur.raw
+                        entry = raw.get(key)
                         if entry is None:
                             g = self._representative(rows[i:j])
                             if g is not None:
-                                entry = cur.raw[key] = [g.stack, {}]
+                                entry = raw[key] = [g.stack, {}]
                         if entry is not None:
                             # Count per distinct header text; states, waits and labels are
                             # folded in once per distinct header at the end.
@@ -541,13 +544,14 @@ class BlockReader:
                             if hc is None:
                                 hc = entry[1][fields] = HeaderCount()
                             hc.count += 1
-                            gid = int(header[10:sp])
                             ids = hc.ids
                             if len(ids) < MAX_SAMPLE_IDS:
-                                insort(ids, gid)
-                            elif gid < ids[-1]:
-                                insort(ids, gid)
-                                ids.pop()
+                                insort(ids, int(gid))
+                            else:
+                                gid = int(gid)
+                                if gid < ids[-1]:
+                                    insort(ids, gid)
+                                    ids.pop()
                             i = j + 1
                             continue
             # Anything else: the reference reader, with its line number; the blank row
