@@ -19,6 +19,8 @@ Layout of what Go writes for a goroutine profile (debug=0):
 
 so every string index can only be resolved once the whole message has been read.
 """
+import gc
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
@@ -26,7 +28,8 @@ from typing import Dict, List, Optional, Tuple, Union
 from goleak.errors import InputError
 from goleak.model import Frame
 
-__all__ = ["ProfileSample", "DecodedProfile", "is_gzip", "looks_like_profile_proto", "decode_profile"]
+__all__ = ["ProfileSample", "DecodedProfile", "is_gzip", "looks_like_profile_proto", "decode_profile",
+           "hide_runtime_frames"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ Field = Tuple[int, int, Union[int, bytes]]
 
 class _Malformed(Exception):
     """The wire format is broken; turned into InputError at the top."""
+
+
+class _Unusual(Exception):
+    """A fast loop met something it leaves to the general reader (_fields)."""
+
+
+def _tag(field: int, wire: int) -> int:
+    """The tag byte(s) that start a field: field number and wire type."""
+    return field << 3 | wire
 
 
 # -- wire format -------------------------------------------------------------------------
@@ -135,25 +147,37 @@ def _fields(buf: bytes, what: str) -> List[Field]:
     return out
 
 
+# One varint inside a packed run: up to nine bytes with the high bit set, then one without.
+_VARINT_TOKEN = re.compile(rb"[\x80-\xff]{0,9}[\x00-\x7f]")
+
+
+class _VarintCache(dict):
+    """Encoded varint (bytes) -> value. Packed location ids repeat from sample to sample."""
+
+    def __missing__(self, token: bytes) -> int:
+        if len(self) > 200_000:
+            self.clear()
+        value = self[token] = _varint(token, 0)[0]
+        return value
+
+
+_varint_cache = _VarintCache()
+
+
 def _packed(blob: bytes, what: str) -> List[int]:
     """A packed run of varints."""
     if blob.isascii():  # every value below 128: one byte each
         return list(blob)
-    out = []
-    pos = 0
-    end = len(blob)
-    try:
-        while pos < end:
-            b = blob[pos]
-            if b < 0x80:
-                out.append(b)
-                pos += 1
-            else:
-                v, pos = _varint(blob, pos)
-                out.append(v)
-    except _Malformed as e:
-        raise _Malformed("%s (in the packed %s)" % (e, what)) from None
-    return out
+    tokens = _VARINT_TOKEN.findall(blob)
+    if sum(map(len, tokens)) != len(blob):  # a varint cut short, or longer than 10 bytes
+        try:
+            pos = 0
+            while pos < len(blob):
+                _, pos = _varint(blob, pos)
+        except _Malformed as e:
+            raise _Malformed("%s (in the packed %s)" % (e, what)) from None
+        raise _Malformed("bad varint in the packed %s" % what)  # not reached
+    return list(map(_varint_cache.__getitem__, tokens))
 
 
 def _repeated(wire: int, value: Union[int, bytes], what: str) -> List[int]:
@@ -168,6 +192,10 @@ def _repeated(wire: int, value: Union[int, bytes], what: str) -> List[int]:
 def _int64(v: int) -> int:
     """A varint read as int64 (negative numbers are sent as 10-byte two's complement)."""
     return v - (1 << 64) if v & _SIGN64 else v
+
+
+def _wire_error(message: str, field: int, wire: int) -> _Malformed:
+    return _Malformed("%s field %d has wire type %d, which profile.proto does not give it" % (message, field, wire))
 
 
 def _scalar(wire: int, value: Union[int, bytes], what: str) -> int:
@@ -196,8 +224,16 @@ def _value_type(buf: bytes) -> Tuple[int, int]:
     return typ, unit
 
 
+# The hot messages of a big profile are Sample and Label (one Sample per distinct stack and
+# label set, one Label per label). Each has a fast loop that reads the tags Go writes, with
+# one-byte tags compared whole, and hands anything else (another encoder's fields, packed
+# values, broken bytes) to the general reader, which also gives the error messages.
+
 # A label as read: (key index, str index, num, whether num was present).
 RawLabel = Tuple[int, int, int, bool]
+
+_LABEL_KEY = _tag(1, _VARINT)  # 0x08
+_LABEL_STR = _tag(2, _VARINT)  # 0x10
 
 
 def _label(buf: bytes) -> RawLabel:
@@ -205,36 +241,100 @@ def _label(buf: bytes) -> RawLabel:
 
     Go writes each with int64Opt, so a label whose value is "" carries only its key.
     """
+    try:  # fast loop: Go writes `08 key 10 str`
+        key = text = 0
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            tag = buf[pos]
+            value = buf[pos + 1]
+            pos += 2
+            if value >= 0x80:
+                value, pos = _varint(buf, pos - 1)
+            if tag == _LABEL_KEY:
+                key = value
+            elif tag == _LABEL_STR:
+                text = value
+            else:
+                raise _Unusual
+        return key, text, 0, False
+    except (_Unusual, _Malformed, IndexError):
+        pass
+
     key = text = num = 0
     has_num = False
     for field, wire, value in _fields(buf, "a Label"):
+        if field <= 3 and wire != _VARINT:
+            raise _wire_error("Label", field, wire)
         if field == 1:
-            key = _scalar(wire, value, "Label.key")
+            key = value  # type: ignore[assignment]
         elif field == 2:
-            text = _scalar(wire, value, "Label.str")
+            text = value  # type: ignore[assignment]
         elif field == 3:
-            num = _int64(_scalar(wire, value, "Label.num"))
+            num = _int64(value)  # type: ignore[arg-type]
             has_num = True
     return key, text, num, has_num
 
 
 # A sample as read: (location ids, values, labels as raw Label bytes).
-RawSample = Tuple[Tuple[int, ...], List[int], Tuple[bytes, ...]]
+RawSample = Tuple[Tuple[int, ...], List[int], List[bytes]]
+
+_SAMPLE_LOCATION = _tag(1, _VARINT)      # 0x08, one id (Go: stacks of one or two locations)
+_SAMPLE_LOCATIONS = _tag(1, _LEN)        # 0x0a, packed ids (Go: more than two)
+_SAMPLE_VALUE = _tag(2, _VARINT)         # 0x10, one value (Go: goroutine profiles have one)
+_SAMPLE_VALUES = _tag(2, _LEN)           # 0x12, packed values (Go: CPU profiles... have more)
+_SAMPLE_LABEL = _tag(3, _LEN)            # 0x1a
 
 
 def _sample(buf: bytes) -> RawSample:
     """Sample: 1 location_id (repeated uint64), 2 value (repeated int64), 3 label (repeated Label)."""
-    locations: List[int] = []
-    values: List[int] = []
-    labels: List[bytes] = []
+    try:  # fast loop: Go writes `10 value`, `0a len ids...` (`08 id` if at most two), `1a len label`...
+        locations: List[int] = []
+        values: List[int] = []
+        labels: List[bytes] = []
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            tag = buf[pos]
+            n = buf[pos + 1]
+            pos += 2
+            if n >= 0x80:
+                n, pos = _varint(buf, pos - 1)
+            if tag & 7 == _LEN:
+                stop = pos + n
+                if stop > end:
+                    raise _Unusual
+                blob = buf[pos:stop]
+                pos = stop
+                if tag == _SAMPLE_LABEL:
+                    labels.append(blob)
+                elif tag == _SAMPLE_LOCATIONS:
+                    locations.extend(blob if blob.isascii() else _packed(blob, "Sample.location_id"))
+                elif tag == _SAMPLE_VALUES:
+                    values.extend([_int64(v) for v in _packed(blob, "Sample.value")])
+                else:
+                    raise _Unusual
+            elif tag == _SAMPLE_VALUE and n < _SIGN64:
+                values.append(n)
+            elif tag == _SAMPLE_LOCATION:
+                locations.append(n)
+            else:
+                raise _Unusual
+        return tuple(locations), values, labels
+    except (_Unusual, _Malformed, IndexError):
+        pass
+
+    locations = []
+    values = []
+    labels = []
     for field, wire, value in _fields(buf, "a Sample"):
         if field == 1:
             locations.extend(_repeated(wire, value, "Sample.location_id"))
         elif field == 2:
-            values.extend(_int64(v) for v in _repeated(wire, value, "Sample.value"))
+            values.extend([_int64(v) for v in _repeated(wire, value, "Sample.value")])
         elif field == 3:
             labels.append(_message(wire, value, "Sample.label"))
-    return tuple(locations), values, tuple(labels)
+    return tuple(locations), values, labels
 
 
 def _line(buf: bytes) -> Tuple[int, int]:
@@ -293,6 +393,8 @@ class _RawProfile:
         # 12 period, 13 comment (repeated string index), 14 default_sample_type: not needed
 
 
+_PROFILE_PERIOD_TYPE = _tag(11, _LEN)
+
 # Profile field number -> the wire types it may come with (repeated varints: 0 or packed 2).
 _PROFILE_WIRE_TYPES = {
     1: (_LEN,), 2: (_LEN,), 3: (_LEN,), 4: (_LEN,), 5: (_LEN,), 6: (_LEN,),
@@ -303,6 +405,37 @@ _PROFILE_WIRE_TYPES = {
 
 def _profile(buf: bytes) -> _RawProfile:
     """Profile, top level: sort the fields into their lists (field numbers in _RawProfile)."""
+    raw = _RawProfile()
+    lists = {1: raw.sample_types, 2: raw.samples, 4: raw.locations, 5: raw.functions, 6: raw.strings}
+    by_tag = {_tag(field, _LEN): target for field, target in lists.items()}
+    try:  # fast loop over the tags Go writes: every Profile tag is one byte
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            tag = buf[pos]
+            if tag < 8 or tag >= 0x80:  # field 0, or a tag of more than one byte
+                raise _Unusual
+            n = buf[pos + 1]
+            pos += 2
+            if n >= 0x80:
+                n, pos = _varint(buf, pos - 1)
+            if tag & 7 == _LEN:
+                stop = pos + n
+                if stop > end:
+                    raise _Unusual
+                target = by_tag.get(tag)
+                if target is not None:
+                    target.append(buf[pos:stop])
+                elif tag == _PROFILE_PERIOD_TYPE:
+                    raw.period_type = buf[pos:stop]
+                pos = stop  # others (mapping, packed comments): skipped
+            elif tag & 7 != _VARINT or tag | _LEN in by_tag or tag | _LEN == _PROFILE_PERIOD_TYPE:
+                raise _Unusual
+            # else a varint (period, time_nanos...): skipped
+        return raw
+    except (_Unusual, _Malformed, IndexError):
+        pass
+
     raw = _RawProfile()
     lists = {1: raw.sample_types, 2: raw.samples, 4: raw.locations, 5: raw.functions, 6: raw.strings}
     for field, wire, value in _fields(buf, "the Profile message"):
@@ -325,8 +458,7 @@ class _Resolver:
             raise _Malformed("the profile has no string table")
         if self.strings[0] != "":
             raise _Malformed("string_table[0] is %r; profile.proto requires it to be empty" % self.strings[0][:40])
-        self.unresolved = 0  # references (location, function, string) that pointed nowhere
-        self.resolved = 0    # location references that did resolve
+        self.resolved = 0  # location references that did resolve
 
         # Function id -> (name, file).
         self.functions: Dict[int, Tuple[str, str]] = {}
@@ -344,11 +476,12 @@ class _Resolver:
         self.label_cache: Dict[bytes, Tuple[str, str]] = {}
 
     def string(self, index: int) -> str:
-        try:
-            return self.strings[index]
-        except IndexError:
-            self.unresolved += 1
-            return ""
+        # Unlike a dangling id, a dangling string index means the table (written last) was
+        # cut short or the bytes are corrupt: nothing read can be trusted then.
+        if index >= len(self.strings):
+            raise _Malformed("string index %d is past the end of the string table (%d strings): "
+                             "the profile is cut short or corrupt" % (index, len(self.strings)))
+        return self.strings[index]
 
     def _frames(self, lines: List[Tuple[int, int]]) -> Tuple[Frame, ...]:
         if not lines:  # not symbolized: the debug=1 printer shows only its PC
@@ -356,10 +489,7 @@ class _Resolver:
         frames = []
         for function_id, line in lines:
             function = self.functions.get(function_id)
-            if function is None:
-                self.unresolved += 1
-                frames.append(UNKNOWN_FRAME)
-            elif not function[0]:
+            if function is None or not function[0]:  # a dangling id, or a nameless function
                 frames.append(UNKNOWN_FRAME)
             else:
                 frames.append(Frame(function[0], function[1], line))
@@ -369,8 +499,7 @@ class _Resolver:
         frames: List[Frame] = []
         for location_id in location_ids:
             found = self.locations.get(location_id)
-            if found is None:
-                self.unresolved += 1
+            if found is None:  # a dangling id: kept as "?" so the stack keeps its depth
                 frames.append(UNKNOWN_FRAME)
             else:
                 self.resolved += 1
@@ -453,7 +582,7 @@ def _build(raw: _RawProfile, hide_runtime: bool) -> DecodedProfile:
                 frames = hide_runtime_frames(frames)
             stacks[location_ids] = frames
         referenced += len(location_ids)
-        labels = tuple(r.label(b) for b in label_bufs)
+        labels = tuple(map(r.label, label_bufs)) if label_bufs else ()
         samples.append(ProfileSample(count, frames, labels))
 
     # References that do not resolve are tolerated (they read as "?" frames) unless none does.
@@ -479,48 +608,53 @@ _MESSAGE_FIELDS = {
 _PROFILE_SUBMESSAGES = {1: "ValueType", 2: "Sample", 3: "Mapping", 4: "Location", 5: "Function", 11: "ValueType"}
 
 
-def _plausible_fields(buf: bytes, allowed: Dict[int, Tuple[int, ...]], cut: bool, limit: int) -> bool:
-    """Do the first `limit` fields of buf have known numbers and wire types?
+def _plausible_fields(buf: bytes, allowed: Dict[int, Tuple[int, ...]], cut: bool) -> bool:
+    """Are all the fields of buf of known numbers and wire types (sub-messages too)?
 
     When `cut`, buf may end anywhere (it is the start of a longer stream): running out of
     bytes is then no evidence against it.
     """
+    top = allowed is _PROFILE_WIRE_TYPES
     pos = 0
     end = len(buf)
-    checked = 0
+    tags = 0
     try:
-        while pos < end and checked < limit:
+        while pos < end:
             tag, pos = _varint(buf, pos)
             field, wire = tag >> 3, tag & 7
             if wire not in allowed.get(field, ()):
                 return False
+            tags += 1
             if wire == _VARINT:
                 _, pos = _varint(buf, pos)
             else:
                 n, pos = _varint(buf, pos)
-                if pos + n > end and not cut:
+                if n >= 1 << 31 or (pos + n > end and not cut):
                     return False
-                kind = _PROFILE_SUBMESSAGES.get(field) if allowed is _PROFILE_WIRE_TYPES else None
-                if kind is not None and not _plausible_fields(
-                        buf[pos:pos + n], _MESSAGE_FIELDS[kind], pos + n > end, 8):
+                kind = _PROFILE_SUBMESSAGES.get(field) if top else None
+                if kind is not None and not _plausible_fields(buf[pos:pos + n], _MESSAGE_FIELDS[kind], pos + n > end):
                     return False
                 pos += n
-            checked += 1
-    except _Malformed:
-        return cut and checked > 0
-    return checked > 0
+    except _Malformed:  # a varint runs past the end
+        return cut and (tags > 0 or not top)
+    return tags > 0 or not top
 
 
 def looks_like_profile_proto(data: bytes) -> bool:
-    """A cheap check on the first bytes of (decompressed) data: does it read as a Profile?
+    """A cheap check on the first bytes of data: do they read as a Profile message?
 
-    The first few fields must be Profile fields with their proper wire types, and the
-    sub-messages among them must hold only their own fields. Go's goroutine profile starts
-    with period_type (field 11: the byte 'Z'), period (12) and sample_type (1).
+    Every field in the first 4 KiB must be a Profile field with its proper wire type, and the
+    sub-messages among them must hold only their own fields (text passes that test by chance
+    for a field or two, not for a whole page). Go's goroutine profile starts with
+    period_type (field 11: the byte 'Z'), period (12) and sample_type (1). Gzipped data is
+    inflated first (4 KiB of it).
     """
     try:
-        return bool(data) and _plausible_fields(bytes(data[:4096]), _PROFILE_WIRE_TYPES, True, 4)
-    except Exception:  # a check never raises
+        data = bytes(data[:65536])
+        if is_gzip(data):
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, 4096)
+        return _plausible_fields(data[:4096], _PROFILE_WIRE_TYPES, True)
+    except Exception:  # a check never raises (zlib.error for corrupt gzip...)
         return False
 
 
@@ -537,7 +671,7 @@ def _gunzip(data: bytes) -> bytes:
             return b"".join(out)
 
 
-def decode_profile(data: bytes, source: str, hide_runtime: bool = True) -> DecodedProfile:
+def decode_profile(data: bytes, source: str, *, hide_runtime: bool = True) -> DecodedProfile:
     """Decode a (gzipped or raw) protobuf profile.
 
     Raises InputError, and only InputError, when the bytes are not a readable profile.
@@ -553,7 +687,15 @@ def decode_profile(data: bytes, source: str, hide_runtime: bool = True) -> Decod
                 raise _Malformed("corrupt gzip data: %s" % e) from None
         if not data:
             raise _Malformed("empty profile")
-        return _build(_profile(data), hide_runtime)
+        # Decoding makes hundreds of thousands of small tuples and no cycle: the cyclic
+        # garbage collector would only slow it down (by a third, measured).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return _build(_profile(data), hide_runtime)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
     except _Malformed as e:
         raise InputError(_one_line(str(e), "malformed protobuf profile: "), source) from None
     except Exception as e:  # a bug's IndexError, TypeError... or MemoryError: still one InputError
