@@ -173,6 +173,10 @@ def _builder_from_proto(data: bytes, source: str) -> SnapshotBuilder:
     from goleak.parse import pprof_proto
     prof = pprof_proto.decode_profile(data, source)
     names = [t for t, _ in prof.sample_types]
+    if not {"goroutine", "goroutineleak"} & set(names):
+        kinds = ", ".join("%s/%s" % t for t in prof.sample_types) or "no sample types"
+        raise InputError("this is a pprof profile of %s, not a goroutine profile; "
+                         "use /debug/pprof/goroutine (or ?debug=2 for text)" % kinds, source)
     profile = "goroutineleak" if "goroutineleak" in names else "goroutine"
     b = SnapshotBuilder("debug=0", profile)
     for s in prof.samples:
