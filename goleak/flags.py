@@ -40,6 +40,9 @@ _RUNNING_STATES = {"running", "runnable"}
 
 
 def blocking_class(state: str) -> Optional[str]:
+    # synctest's durable blocking ("chan receive (durable)") blocks just the same.
+    if state.endswith(" (durable)"):
+        state = state[: -len(" (durable)")]
     if state in _BLOCKED_STATES or state.startswith("sync."):
         return BLOCKED
     if state in _IO_STATES:

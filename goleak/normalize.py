@@ -24,6 +24,15 @@ SIMILARITIES = ("exact", "default", "loose")
 _CLOSURE_RE = re.compile(r"(?:\.(?:func|gowrap|deferwrap)\d+(?:\.\d+)*)+$|(?:·\d+)+$")
 
 
+# main.waitOn[go.shape.string] (protobuf profiles) and main.waitOn[...] (text) are one function:
+# the text printers elide type arguments, so keys do too.
+_TYPE_ARGS_RE = re.compile(r"\[[^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*\]")
+
+
+def function_key(function: str) -> str:
+    return _TYPE_ARGS_RE.sub("[...]", function) if "[" in function else function
+
+
 def strip_closure_suffix(function: str) -> str:
     return _CLOSURE_RE.sub("", function)
 
@@ -40,11 +49,12 @@ def key_frames(stack: Stack, similarity: str) -> Tuple[Frame, ...]:
 
 
 def frame_key(frame: Frame, similarity: str) -> str:
+    function = function_key(frame.function)
     if similarity == "loose":
-        return "%s %s" % (strip_closure_suffix(frame.function), frame.file)
+        return "%s %s" % (strip_closure_suffix(function), frame.file)
     if similarity == "exact":
-        return "%s(%s) %s:%d" % (frame.function, frame.args, frame.file, frame.line)
-    return "%s %s:%d" % (frame.function, frame.file, frame.line)
+        return "%s(%s) %s:%d" % (function, frame.args, frame.file, frame.line)
+    return "%s %s:%d" % (function, frame.file, frame.line)
 
 
 def frames_signature(stack: Stack, similarity: str) -> str:
@@ -74,7 +84,7 @@ def digest(text: str) -> str:
 
 def fuzzy_text(stack: Stack) -> str:
     """What fuzzy matching compares: function names in order, no lines, no closures."""
-    names = [strip_closure_suffix(f.function) for f in key_frames(stack, "default")]
+    names = [strip_closure_suffix(function_key(f.function)) for f in key_frames(stack, "default")]
     if stack.created_by is not None:
-        names.append("created by " + strip_closure_suffix(stack.created_by.function))
+        names.append("created by " + strip_closure_suffix(function_key(stack.created_by.function)))
     return "\n".join(names)

@@ -90,6 +90,7 @@ CRASH_DETAIL_RE = re.compile(
     r"(?:0x)?[0-9a-fA-F]{8,16}:\s)"
 )
 RUNTIME_STACK = "runtime stack:"
+THREAD_SEPARATOR = "-----"
 RACE_START = "WARNING: DATA RACE"
 RACE_END_RE = re.compile(r"\s*={10,}\s*$")
 

@@ -86,6 +86,7 @@ class TextReader:
         self.prefix = ""
         self.prefix_shape = ""
         self.gap = False
+        self.thread_section = False
         self.crash_pending: Optional[str] = None
         self.record_count = 0
         self.record_frames: List[Frame] = []
@@ -210,9 +211,18 @@ class TextReader:
             self.cur.race_reports += 1
             self.mode = RACE
             return
+        if s == L.THREAD_SEPARATOR:
+            # GOTRACEBACK=crash: after the dump, each other thread prints "-----", its own
+            # "SIGQUIT: quit" and its scheduler stack. Same crash, same snapshot.
+            self.thread_section = True
+            return
+        if L.CRASH_DETAIL_RE.match(s):
+            return
         m = L.CRASH_RE.search(raw)
         if m and (m.start() == 0 or raw[: m.start()].strip() == "" or m.start() < 40):
             reason = raw[m.start():].strip()
+            if self.thread_section:
+                return
             if self.cur is not None and self.cur.has_goroutines():
                 self.crash_pending = reason
                 self.gap = True
@@ -220,7 +230,9 @@ class TextReader:
                 if self.cur.crash_reason is None:
                     self.cur.crash_reason = reason
                     self.cur.format = "crash" if self.cur.format == "debug=2" else self.cur.format
-            else:
+            elif self.crash_pending is None:
+                # The first line says what happened; "[signal ...]" and "goroutine N gp=..."
+                # details follow it.
                 self.crash_pending = reason
             return
         if indented or L.CRASH_DETAIL_RE.match(s) or L.CRASH_DETAIL_RE.match(raw):
@@ -228,6 +240,7 @@ class TextReader:
             # two dumps.
             return
         self.gap = True
+        self.thread_section = False
 
     # -- debug=2 stanzas -----------------------------------------------------------
     def _start_goroutine(self, m: "re.Match", raw: str, lineno: int) -> None:
