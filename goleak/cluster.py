@@ -2,8 +2,8 @@
 from typing import Dict, Iterable, List, Tuple
 
 from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, Snapshot, StackGroup
-from goleak.parse.build import stack_sort_text
-from goleak.normalize import digest, frames_signature, stack_signature, state_key
+from goleak.parse.build import stack_sort_key
+from goleak.normalize import digest, signatures, state_key
 
 
 class _Acc:
@@ -22,17 +22,17 @@ def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") ->
     distinct stacks of the input, never its goroutines.
     """
     accs: Dict[Tuple[str, str], _Acc] = {}
-    sig_cache: Dict[object, str] = {}
+    sig_cache: Dict[object, Tuple[str, str]] = {}
     for g in groups:
-        sig = sig_cache.get(g.stack)
-        if sig is None:
-            sig = sig_cache[g.stack] = stack_signature(g.stack, similarity)
+        sigs = sig_cache.get(g.stack)
+        if sigs is None:
+            sigs = sig_cache[g.stack] = signatures(g.stack, similarity)
         st = state_key(g.state, similarity)
-        acc = accs.get((sig, st))
+        acc = accs.get((sigs[1], st))
         if acc is None:
-            acc = accs[(sig, st)] = _Acc(sig, st)
+            acc = accs[(sigs[1], st)] = _Acc(sigs[1], st)
         acc.groups.append(g)
-    clusters = [_merge(acc, similarity) for acc in accs.values()]
+    clusters = [_merge(acc, sig_cache) for acc in accs.values()]
     clusters.sort(key=lambda c: (-c.count, c.id))
     return tuple(clusters)
 
@@ -41,8 +41,16 @@ def cluster_snapshots(snapshots: Iterable[Snapshot], similarity: str = "default"
     return cluster_groups((g for s in snapshots for g in s.groups), similarity)
 
 
-def _merge(acc: _Acc, similarity: str) -> Cluster:
+def _merge(acc: _Acc, sig_cache) -> Cluster:
     groups = acc.groups
+    cid = digest(acc.signature + "\n[" + acc.state + "]")
+    if len(groups) == 1:
+        # Most clusters of a big dump are one group: nothing to add up.
+        g = groups[0]
+        return Cluster(
+            id=cid, stack_id=digest(sig_cache[g.stack][0]), stack=g.stack, count=g.count,
+            states=((g.state, g.count),), wait_min=g.wait_min, wait_max=g.wait_max, leaked=g.leaked,
+            locked=g.locked, labels=g.labels, labels_other=g.labels_other, sample_ids=g.sample_ids)
     count = sum(g.count for g in groups)
     states: Dict[str, int] = {}
     for g in groups:
@@ -59,10 +67,10 @@ def _merge(acc: _Acc, similarity: str) -> Cluster:
     ids = sorted({i for g in groups for i in g.sample_ids})[:MAX_SAMPLE_IDS]
     # Show the stack of the biggest group; ties go to the one that sorts first, so the
     # choice does not depend on input order.
-    rep = min(groups, key=lambda g: (-g.count, len(g.stack.frames), g.state, stack_sort_text(g.stack)))
+    rep = min(groups, key=lambda g: (-g.count, len(g.stack.frames), g.state, stack_sort_key(g.stack)))
     return Cluster(
-        id=digest(acc.signature + "\n[" + acc.state + "]"),
-        stack_id=digest(frames_signature(rep.stack, similarity)),
+        id=cid,
+        stack_id=digest(sig_cache[rep.stack][0]),
         stack=rep.stack,
         count=count,
         states=tuple(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),

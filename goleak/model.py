@@ -15,6 +15,15 @@ class Frame:
     # The argument text between the final parentheses, kept only under --similarity exact
     # (argument values differ per goroutine and would split every cluster otherwise).
     args: str = ""
+    # Frames and stacks key the parser's and clusterer's tables; their hashes are computed
+    # once, not on every lookup.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.function, self.file, self.line, self.args)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,14 @@ class Stack:
     truncated: bool = False
     # "goroutine running on other thread; stack unavailable"
     unavailable: bool = False
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.frames, self.created_by, self.elided, self.truncated,
+                                                self.unavailable)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)

@@ -57,20 +57,46 @@ def frame_key(frame: Frame, similarity: str) -> str:
     return "%s %s:%d" % (function, frame.file, frame.line)
 
 
+# frame -> key text, per similarity: parsers share Frame objects, so a dump with 20,000
+# distinct stacks has only a few thousand frames to format.
+_FRAME_KEYS = {level: {} for level in SIMILARITIES}
+
+
+def _frame_keys(stack: Stack, similarity: str) -> list:
+    table = _FRAME_KEYS[similarity]
+    if len(table) > 200_000:
+        table.clear()
+    out = []
+    for f in key_frames(stack, similarity):
+        k = table.get(f)
+        if k is None:
+            k = table[f] = frame_key(f, similarity)
+        out.append(k)
+    return out
+
+
 def frames_signature(stack: Stack, similarity: str) -> str:
     """The frames alone: what debug=1 and debug=0 profiles (no created-by, no state) share
     with debug=2 text, so clusters match across formats."""
-    return "\n".join(frame_key(f, similarity) for f in key_frames(stack, similarity))
+    return "\n".join(_frame_keys(stack, similarity))
+
+
+def signatures(stack: Stack, similarity: str) -> Tuple[str, str]:
+    """(frames signature, stack signature), built from one pass over the frames."""
+    frames = "\n".join(_frame_keys(stack, similarity))
+    tail = []
+    if stack.created_by is not None:
+        tail.append("created by " + frame_key(stack.created_by, similarity))
+    if stack.unavailable:
+        tail.append("<stack unavailable>")
+    if not tail:
+        return frames, frames
+    return frames, "\n".join([frames] + tail) if frames else "\n".join(tail)
 
 
 def stack_signature(stack: Stack, similarity: str) -> str:
     """The text that decides cluster membership, without the state."""
-    parts = [frame_key(f, similarity) for f in key_frames(stack, similarity)]
-    if stack.created_by is not None:
-        parts.append("created by " + frame_key(stack.created_by, similarity))
-    if stack.unavailable:
-        parts.append("<stack unavailable>")
-    return "\n".join(parts)
+    return signatures(stack, similarity)[1]
 
 
 def state_key(state: str, similarity: str) -> str:

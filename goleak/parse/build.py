@@ -130,6 +130,11 @@ def stack_sort_text(stack: Stack) -> str:
     return "\n".join("%s %s:%d" % (f.function, f.file, f.line) for f in stack.frames)
 
 
+def stack_sort_key(stack: Stack) -> tuple:
+    # Compared element by element only until two stacks differ: cheaper than whole texts.
+    return tuple((f.function, f.file, f.line, f.args) for f in stack.frames)
+
+
 class HeaderCount:
     """Fast-path count of goroutines that share one stanza key and one header text."""
 
@@ -216,7 +221,7 @@ class SnapshotBuilder:
     def finish(self, source: str, index: int) -> Snapshot:
         self.absorb_raw()
         groups = [t.to_group(stack, state) for (stack, state), t in self.groups.items()]
-        groups.sort(key=lambda g: (-g.count, g.state, stack_sort_text(g.stack)))
+        groups.sort(key=lambda g: (-g.count, g.state, stack_sort_key(g.stack)))
         warnings = [Warning(source, ln, msg) for ln, msg in self.warnings]
         if self.declared_total is not None and self.declared_total != self.total:
             warnings.append(Warning(
