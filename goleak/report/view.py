@@ -1,13 +1,23 @@
 """The view model: everything a renderer shows, computed and formatted once, no I/O."""
+import string
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
+from urllib.parse import quote
 
+from goleak.errors import UsageError
 from goleak.flags import FLAG_HELP, user_frame
 from goleak.model import Cluster, Frame
-from goleak.paths import package_of, shorten_path
+from goleak.paths import is_runtime_function, is_std_function, package_of, shorten_path
 from goleak.summary import Summary
 
 SCHEMA_VERSION = 1
+
+# --source-url placeholders. {path}: the file relative to the repository (see
+# repo_relative_path); {line}: the line number; {file}: the path as the runtime printed it.
+SOURCE_URL_FIELDS = ("path", "line", "file")
+# Hosts whose module paths are host/owner/repo, so a -trimpath file path
+# github.com/org/repo/internal/x/a.go lies at internal/x/a.go in the repository.
+REPO_HOSTS = ("github.com/", "gitlab.com/", "bitbucket.org/", "codeberg.org/")
 
 
 @dataclass(frozen=True)
@@ -16,7 +26,8 @@ class ReportOptions:
     top: Optional[int] = None
     color: bool = False
     width: int = 100
-    source_url: Optional[str] = None  # template with {path} and {line}
+    source_url: Optional[str] = None  # template with {path}, {line}, {file}; see check_source_url
+    source_strip: Tuple[str, ...] = ()  # prefixes removed from file paths to make {path}
     version: str = ""
     generated_at: Optional[str] = None  # passed in; never read from the clock here
 
@@ -25,11 +36,13 @@ class ReportOptions:
 class FrameView:
     function: str
     package: str
+    name: str  # the function without its package: "(*conn).serve" of "net/http.(*conn).serve"
     file: str  # as printed by the runtime
     display_file: str  # shortened unless --full-paths
     line: int
     location: str  # "display_file:line"
     is_user: bool
+    link: Optional[str] = None  # --source-url filled in, for frames in the user's repository
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class ClusterView:
     frames: Tuple[FrameView, ...]
     created_by: Optional[FrameView]
     elided: int
+    elided_text: str  # "5 frames elided by the runtime" or ""
     truncated: bool
     unavailable: bool
     flags: Tuple[str, ...]
@@ -58,6 +72,7 @@ class ClusterView:
     title: str  # the function people recognise the cluster by
     sample_ids: Tuple[int, ...]
     suspect_reasons: Tuple[str, ...] = ()
+    suspect_rank: Optional[int] = None  # 1 for the first suspect
 
 
 @dataclass(frozen=True)
@@ -90,24 +105,91 @@ class SummaryView:
     distinct_states: Tuple[Tuple[str, int], ...]
 
 
-def frame_view(f: Frame, full_paths: bool) -> FrameView:
-    from goleak.paths import is_runtime_function, is_std_function
+def check_source_url(template: str) -> str:
+    """Refuse a --source-url that is not an http(s) URL or names unknown placeholders."""
+    if not template.startswith(("https://", "http://")):
+        raise UsageError("--source-url must start with https:// or http://: %s" % template)
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        raise UsageError("--source-url is not a valid template (%s): %s" % (e, template))
+    for name in names:
+        if name not in SOURCE_URL_FIELDS:
+            raise UsageError("--source-url knows the placeholders %s, not {%s}" % (
+                ", ".join("{%s}" % n for n in SOURCE_URL_FIELDS), name))
+    return template
+
+
+def repo_relative_path(file: str, strip: Tuple[str, ...]) -> Optional[str]:
+    """Where a file lies in the user's repository, or None when that cannot be told.
+
+    With --source-strip, the first matching prefix is removed (and files under no prefix get
+    no link). Without it, a -trimpath path on a host/owner/repo host loses those three parts.
+    Files in the module cache (path@version) belong to dependencies: no link.
+    """
+    if not file or "@" in file:
+        return None
+    for prefix in strip:
+        if file.startswith(prefix):
+            return file[len(prefix):].lstrip("/") or None
+    if strip:
+        return None
+    if file.startswith(REPO_HOSTS):
+        parts = file.split("/", 3)
+        return parts[3] if len(parts) == 4 and parts[3] else None
+    return None
+
+
+def source_link(f: Frame, opts: ReportOptions) -> Optional[str]:
+    if not opts.source_url or is_runtime_function(f.function) or is_std_function(f.function):
+        return None
+    path = repo_relative_path(f.file, opts.source_strip)
+    if path is None:
+        return None
+    # Quoted so that nothing from a dump can end the URL or the attribute it lands in.
+    return opts.source_url.format(path=quote(path, safe="/"), line=f.line, file=quote(f.file, safe="/"))
+
+
+def frame_view(f: Frame, full_paths: bool, opts: Optional[ReportOptions] = None) -> FrameView:
     display = f.file if full_paths else shorten_path(f.file)
+    package = package_of(f.function)
     return FrameView(
         function=f.function,
-        package=package_of(f.function),
+        package=package,
+        name=f.function[len(package) + 1:] if f.function.startswith(package + ".") else f.function,
         file=f.file,
         display_file=display,
         line=f.line,
         location="%s:%d" % (display, f.line) if display else "?",
         is_user=not is_runtime_function(f.function) and not is_std_function(f.function),
+        link=source_link(f, opts) if opts is not None else None,
     )
 
 
-def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reasons: Tuple[str, ...] = ()) -> ClusterView:
-    frames = tuple(frame_view(f, opts.full_paths) for f in c.stack.frames)
+class FrameViews:
+    """frame_view memoised per report: stacks share most frames, and 20,000 clusters of 20
+    frames each would otherwise format the same frame thousands of times."""
+
+    def __init__(self, opts: ReportOptions):
+        self.opts = opts
+        self.memo: Dict[tuple, FrameView] = {}
+
+    def __call__(self, f: Frame) -> FrameView:
+        # A plain tuple key: hashing and comparing it runs in C, while a frozen dataclass
+        # as key calls its generated __hash__/__eq__ in Python, 500,000 times for a big dump.
+        key = (f.function, f.file, f.line, f.args)
+        v = self.memo.get(key)
+        if v is None:
+            v = self.memo[key] = frame_view(f, self.opts.full_paths, self.opts)
+        return v
+
+
+def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reasons: Tuple[str, ...] = (),
+                 rank: Optional[int] = None, frames_of: Optional[FrameViews] = None) -> ClusterView:
+    fv = frames_of or FrameViews(opts)
+    frames = tuple(fv(f) for f in c.stack.frames)
     where_frame = user_frame(c.stack)
-    where = frame_view(where_frame, opts.full_paths) if where_frame else None
+    where = fv(where_frame) if where_frame else None
     by_key = {}
     for lc in c.labels:
         by_key.setdefault(lc.key, []).append((lc.value, lc.goroutines))
@@ -136,8 +218,10 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
         labels_other=c.labels_other,
         labels_text=labels_text,
         frames=frames,
-        created_by=frame_view(c.stack.created_by, opts.full_paths) if c.stack.created_by else None,
+        created_by=fv(c.stack.created_by) if c.stack.created_by else None,
         elided=c.stack.elided,
+        elided_text=("%d frames elided by the runtime" % c.stack.elided if c.stack.elided > 0
+                     else "more frames elided by the runtime" if c.stack.elided else ""),
         truncated=c.stack.truncated,
         unavailable=c.stack.unavailable,
         flags=flags,
@@ -146,12 +230,16 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
         title=title_frame.function if title_frame else "(no frames)",
         sample_ids=c.sample_ids,
         suspect_reasons=reasons,
+        suspect_rank=rank,
     )
 
 
 def build_summary_view(summary: Summary, opts: ReportOptions) -> SummaryView:
     reasons = {s.cluster.id: s.reasons for s in summary.suspects}
-    views = tuple(cluster_view(c, f, opts, reasons.get(c.id, ())) for c, f in zip(summary.clusters, summary.flags))
+    ranks = {s.cluster.id: i for i, s in enumerate(summary.suspects, 1)}
+    frames_of = FrameViews(opts)
+    views = tuple(cluster_view(c, f, opts, reasons.get(c.id, ()), ranks.get(c.id), frames_of)
+                  for c, f in zip(summary.clusters, summary.flags))
     by_id = {v.id: v for v in views}
     suspects = tuple(by_id[s.cluster.id] for s in summary.suspects)
     shown = views[: opts.top] if opts.top else views
