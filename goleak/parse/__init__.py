@@ -189,7 +189,7 @@ def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions,
     stray: List[Warning] = []
     index = 0
     for b in builders:
-        if b.total == 0 and not b.groups and not b.raw and b.format not in ("race", "debug=1"):
+        if b.total == 0 and not b.groups and not b.raw and b.format not in ("race", "debug=1", "debug=0"):
             # Warnings read before any dump began (no goroutine in this builder).
             stray.extend(Warning(source, ln, msg) for ln, msg in b.warnings)
             continue
@@ -210,6 +210,11 @@ def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions,
 def no_dump_error(source: str, head: bytes, input_format: str = "auto") -> InputError:
     text = head.decode("utf-8", "replace")
     low = text.lstrip().lower()
+    from goleak.parse.lines import OTHER_PROFILE_RE
+    other = OTHER_PROFILE_RE.match(text.lstrip())
+    if other:
+        return InputError("this is a %s profile, not a goroutine profile; use /debug/pprof/goroutine?debug=2"
+                          % other.group(1), source, 1)
     looked_for = ("expected `goroutine N [state]:` stanzas (debug=2, a panic or SIGQUIT), "
                   "a `goroutine profile: total N` profile (debug=1) or a gzipped protobuf profile (debug=0)")
     if low.startswith("<!doctype html") or low.startswith("<html") or "<body" in low[:2000]:

@@ -62,6 +62,10 @@ UNAVAILABLE = "goroutine running on other thread; stack unavailable"
 # goroutineleak profile: total 3
 PROFILE_HEADER_RE = re.compile(r"(goroutine|goroutineleak) profile: total (\d+)\s*$")
 
+# threadcreate profile: total 12       heap profile: 1: 2 [3: 4] @ heap/1048576
+# Another profile's header: the records under it are not goroutines.
+OTHER_PROFILE_RE = re.compile(r"(threadcreate|heap|allocs|block|mutex|contention) profile: ")
+
 # 12 @ 0x43f5ce 0x4711c5 0x4710a5
 RECORD_RE = re.compile(r"(\d+) @(?: 0x[0-9a-fA-F]+)*\s*$")
 

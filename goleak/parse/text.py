@@ -87,6 +87,7 @@ class TextReader:
         self.prefix_shape = ""
         self.gap = False
         self.thread_section = False
+        self.other_profile: Optional[str] = None  # "threadcreate", "heap"...: skip its records
         self.crash_pending: Optional[str] = None
         self.record_count = 0
         self.record_frames: List[Frame] = []
@@ -193,12 +194,20 @@ class TextReader:
             return
         m = L.PROFILE_HEADER_RE.search(raw)
         if m:
+            self.other_profile = None
             profile = m.group(1)
             self._new_snapshot("debug=1", profile, int(m.group(2)))
             self.gap = False
             return
         if L.RECORD_RE.match(s):
+            if self.other_profile:
+                return
             self._start_record(s, lineno)
+            return
+        m = L.OTHER_PROFILE_RE.match(s)
+        if m:
+            # Records of a threadcreate or heap profile look like goroutine records.
+            self.other_profile = m.group(1)
             return
         if s == L.RUNTIME_STACK or raw.endswith(L.RUNTIME_STACK):
             self.mode = RUNTIME_STACK
