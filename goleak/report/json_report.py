@@ -1,4 +1,5 @@
 """JSON: the stable, documented schema (docs/json-schema.md). Sorted keys, contract names."""
+import dataclasses
 import json
 from typing import Callable, Dict, Optional
 
@@ -132,9 +133,63 @@ def register(view_type: type, builder: Callable[..., dict]) -> None:
     _BUILDERS[view_type] = builder
 
 
-def render(view, options=None) -> str:
-    builder = _BUILDERS.get(type(view))
-    data = builder(view) if builder is not None else view.to_json()
+def _dumps(data) -> str:
     # Compact on purpose: with indent, json falls back to its pure-Python encoder, which
     # takes seconds and gigabytes for 20,000 clusters; `| jq .` pretty-prints.
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class _SplicedFrames:
+    """Encodes each distinct frame once and splices it into cluster texts.
+
+    A cluster is dumped with its frame fields emptied, then the frames' JSON goes in at
+    the tokens `"frames":[]`, `"created_by":null` and `"where":null`. Those tokens can only
+    be structure, never text from a dump: inside a JSON string every quote is escaped, and
+    the dict-valued `labels` and number-valued `states` cannot hold `[]` or `null`.
+    """
+
+    def __init__(self):
+        self.memo: Dict[int, tuple] = {}  # id(view) -> (view kept alive, its JSON text)
+
+    def text(self, f: Optional[FrameView]) -> str:
+        hit = self.memo.get(id(f))
+        if hit is None:
+            hit = self.memo[id(f)] = (f, _dumps(frame_json(f)))
+        return hit[1]
+
+    def cluster(self, c: ClusterView) -> str:
+        data = cluster_json(c, _no_frame)
+        data["frames"] = []
+        out = _dumps(data)
+        out = out.replace('"frames":[]', '"frames":[' + ",".join(self.text(f) for f in c.frames) + "]", 1)
+        if c.created_by is not None:
+            out = out.replace('"created_by":null', '"created_by":' + self.text(c.created_by), 1)
+        if c.where is not None:
+            out = out.replace('"where":null', '"where":' + self.text(c.where), 1)
+        return out
+
+
+def _no_frame(f):
+    return None
+
+
+def render_summary(view: SummaryView) -> str:
+    """summary_json, dumped, without encoding the same frame 20,000 times.
+
+    Sorted keys put "clusters" first, so the clusters' texts go right after `{"clusters":[`;
+    tests/test_report_json.py proves the text equals json.dumps(summary_json(view)).
+    """
+    data = summary_json(dataclasses.replace(view, clusters=()))
+    del data["clusters"]
+    splice = _SplicedFrames()
+    rest = _dumps(data)
+    return '{"clusters":[' + ",".join(splice.cluster(c) for c in view.clusters) + "]" + \
+        ("," + rest[1:] if rest != "{}" else "}")
+
+
+def render(view, options=None) -> str:
+    if type(view) is SummaryView:
+        return render_summary(view) + "\n"
+    builder = _BUILDERS.get(type(view))
+    data = builder(view) if builder is not None else view.to_json()
+    return _dumps(data) + "\n"
