@@ -614,7 +614,12 @@ class BlockReader:
                     return Stack(tuple(frames), frame) if frames else None
                 return None
             name = frow[:cut]
-            frame = None if keep_args else shared.get((name, trow))
+            frame = None
+            if not keep_args:
+                # Keyed by the file row alone (one short hash), the name checked on a hit.
+                hit = shared.get(trow)
+                if hit is not None and hit[0] == name:
+                    frame = hit[1]
             if frame is None:
                 # `pkg.Func(args)`: the name before the final "(" has no blank in it.
                 if b" " in name or b"\t" in name:
@@ -629,7 +634,7 @@ class BlockReader:
                     return None
                 frame = self._frame(function, where, args)
                 if not keep_args:
-                    shared[(name, trow)] = frame
+                    shared[trow] = (name, frame)
             frames.append(frame)
         return Stack(tuple(frames)) if frames else None
 
