@@ -326,7 +326,10 @@ func main() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if *flagAge > 0 {
-		runtime.GC() // a GC stamps each parked goroutine's wait start
+		// A GC stamps each parked goroutine's wait start with the start time of
+		// the previous GC's mark termination (zero before the first), so two.
+		runtime.GC()
+		runtime.GC()
 		logf("aging %v", *flagAge)
 		time.Sleep(*flagAge)
 	}
@@ -374,6 +377,9 @@ func main() {
 			fail("write: %v", err)
 		}
 		written = cw.n
+		if *flagDebug == 2 && written == 64<<20 {
+			logf("warning: pprof cut the debug=2 dump at 64 MB; use -via stack for the whole dump")
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		fail("write: %v", err)

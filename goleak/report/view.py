@@ -173,14 +173,21 @@ class FrameViews:
     def __init__(self, opts: ReportOptions):
         self.opts = opts
         self.memo: Dict[tuple, FrameView] = {}
+        self.by_id: Dict[int, Tuple[Frame, FrameView]] = {}
 
     def __call__(self, f: Frame) -> FrameView:
+        # The parser shares one Frame object between all stacks that hold it, so identity
+        # answers most lookups; the entry keeps the frame alive so its id is not reused.
+        hit = self.by_id.get(id(f))
+        if hit is not None and hit[0] is f:
+            return hit[1]
         # A plain tuple key: hashing and comparing it runs in C, while a frozen dataclass
-        # as key calls its generated __hash__/__eq__ in Python, 500,000 times for a big dump.
+        # as key calls its generated __hash__/__eq__ in Python.
         key = (f.function, f.file, f.line, f.args)
         v = self.memo.get(key)
         if v is None:
             v = self.memo[key] = frame_view(f, self.opts.full_paths, self.opts)
+        self.by_id[id(f)] = (f, v)
         return v
 
 
@@ -235,6 +242,12 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
 
 
 def build_summary_view(summary: Summary, opts: ReportOptions) -> SummaryView:
+    from goleak.report.templating import gc_paused
+    with gc_paused():
+        return _build_summary_view(summary, opts)
+
+
+def _build_summary_view(summary: Summary, opts: ReportOptions) -> SummaryView:
     reasons = {s.cluster.id: s.reasons for s in summary.suspects}
     ranks = {s.cluster.id: i for i, s in enumerate(summary.suspects, 1)}
     frames_of = FrameViews(opts)
