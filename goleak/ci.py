@@ -173,19 +173,12 @@ def markdown_report(outcome, results, settings, options) -> Optional[str]:
     """The Markdown report of what the gate read: the comparison, or the summary of one snapshot.
     None when the Markdown renderer is not available."""
     from goleak.report import Format, renderer_for
+    from goleak.report.gate_view import build_report_view
     try:
         render = renderer_for(Format.MARKDOWN)
     except UsageError:
         return None
-    if outcome.comparison is not None:
-        from goleak.report.compare_view import build_compare_view
-        view = build_compare_view(outcome.comparison, options)
-    else:
-        from goleak.report.view import build_summary_view
-        from goleak.summary import SummarySettings, summarize
-        summary = summarize(results, SummarySettings(similarity=settings.similarity, min_wait=settings.min_wait,
-                                                     ignore=settings.ignore))
-        view = build_summary_view(summary, options)
+    view = build_report_view(outcome, results, settings, options)
     try:
         return render(view, options)
     except (KeyError, UsageError):

@@ -83,6 +83,16 @@ def output_options(fn: Callable) -> Callable:
     return fn
 
 
+def report_file_options(fn: Callable) -> Callable:
+    """--format and -o for gate and watch, whose text output is their own (limits, polls)."""
+    fn = click.option("--format", "-f", "fmt", type=click.Choice([f.value for f in Format]), default="text",
+                      show_default=True, help="Report format: text is the command's own lines; markdown, html "
+                                              "and json add the analysis report behind them.")(fn)
+    fn = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+                      help="Write the report to this file (atomically) instead of stdout.")(fn)
+    return fn
+
+
 def link_options(fn: Callable) -> Callable:
     fn = click.option("--source-url", default=None, metavar="TEMPLATE",
                       help="Link frames to your code in HTML and Markdown reports, e.g. "
@@ -262,6 +272,15 @@ def write_output(text: str, output: Optional[str], inputs: Sequence[str] = ()) -
         raise UsageError("cannot write %s: %s" % (output, e.strerror or e))
 
 
+def check_output_dir(output: Optional[str]) -> None:
+    """Refuse an -o whose directory does not exist before the work, not after it."""
+    if not output or output == "-":
+        return
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise UsageError("cannot write %s: directory %s does not exist" % (output, directory))
+
+
 def render(view, fmt: str, options: ReportOptions) -> str:
     return renderer_for(Format(fmt))(view, options)
 
@@ -437,10 +456,12 @@ def append_text_file(path: str, text: str) -> None:
               help="Minutes blocked that earn the long-wait flag [default: 10].")
 @ignore_options
 @input_options
+@report_file_options
 @click.pass_context
 @handle_errors
 def gate(ctx, sources, max_goroutines, max_growth, max_leaks, fail_on, baseline_path, junit, similarity,
-         fuzzy_cutoff, min_wait, ignore, no_default_ignores, config_path, input_format, jobs, timeout, max_bytes):
+         fuzzy_cutoff, min_wait, ignore, no_default_ignores, config_path, input_format, jobs, timeout, max_bytes,
+         fmt, output):
     """Fail a CI job on goroutine counts, growth, leaks or new kinds of goroutines.
 
     Exit 0 when every limit holds, 1 when one is broken (stderr: one line per broken limit,
@@ -456,10 +477,12 @@ def gate(ctx, sources, max_goroutines, max_growth, max_leaks, fail_on, baseline_
       curl -s http://127.0.0.1:6060/debug/pprof/goroutine?debug=2 | goleak gate --max-goroutines 500 -
       goleak gate before.txt after.txt --max-growth 10% --fail-on leak --junit goleak.xml
       goleak gate --baseline goleak-baseline.json http://127.0.0.1:6060/debug/pprof/goroutine?debug=2
+      goleak gate before.txt after.txt --fail-on leak --format json -o gate.json
     """
     from goleak import ci
     from goleak.baseline import load_baseline
-    from goleak.gate import Limits, broken_lines, format_gate_table, parse_growth, require_limits, run_gate
+    from goleak.gate import Limits, broken_lines, parse_growth, require_limits, run_gate
+    from goleak.report.gate_view import build_gate_view, build_report_view, shows_report
     config = resolve_config(ctx, config_path, similarity=similarity, fuzzy_cutoff=number_or_off(fuzzy_cutoff), min_wait=min_wait,
                             ignore=ignore, default_ignores=not no_default_ignores)
     limits = Limits(max_goroutines=max_goroutines, max_growth=parse_growth(max_growth) if max_growth else None,
@@ -470,7 +493,9 @@ def gate(ctx, sources, max_goroutines, max_growth, max_leaks, fail_on, baseline_
     echo_warnings(results)
     settings = compare_settings(config)
     outcome = run_gate(results, limits, settings, baseline)
-    click.echo(format_gate_table(outcome.result), nl=False)
+    options = report_options(False, None, "never", output)
+    report = build_report_view(outcome, results, settings, options) if shows_report(Format(fmt)) else None
+    write_output(render(build_gate_view(outcome, report, options), fmt, options), output, sources)
     for line in broken_lines(outcome.result):
         click.echo("goleak: " + line, err=True)
     if junit:
@@ -587,10 +612,11 @@ def capture(url, output, profile, debug_level, input_format, jobs, timeout, max_
               help="Minutes blocked that earn the long-wait flag [default: 10].")
 @ignore_options
 @input_options
+@report_file_options
 @click.pass_context
 @handle_errors
 def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, profile, debug_level, similarity,
-          min_wait, ignore, no_default_ignores, config_path, input_format, jobs, timeout, max_bytes):
+          min_wait, ignore, no_default_ignores, config_path, input_format, jobs, timeout, max_bytes, fmt, output):
     """Poll a live pprof endpoint; a line per poll, then a verdict over the whole series.
 
     Each line shows the time (UTC), the total, the change since the last poll and the stacks
@@ -601,10 +627,13 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
     Examples:
       goleak watch http://127.0.0.1:6060 --interval 5s --duration 10m
       goleak watch http://127.0.0.1:6060 --interval 500ms --count 20 --save-dir snapshots/
+      goleak watch http://127.0.0.1:6060 --interval 1s --count 30 --format json -o watch.json
     """
     from goleak.capture import profile_url, write_bytes_atomic
+    from goleak.report.gate_view import shows_report
+    from goleak.report.watch_view import build_watch_view, poll_lines_to_stderr
     from goleak.sources import fetch_bytes, parse_source_bytes
-    from goleak.watch import WatchIO, WatchPlan, check_plan, format_verdict, judge_series, parse_duration, run_watch
+    from goleak.watch import WatchIO, WatchPlan, check_plan, judge_series, parse_duration, run_watch
     config = resolve_config(ctx, config_path, similarity=similarity, min_wait=min_wait, ignore=ignore,
                             default_ignores=not no_default_ignores)
     target = profile_url(url, profile, debug_level)
@@ -616,6 +645,8 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
             os.makedirs(save_dir, exist_ok=True)
         except OSError as e:
             raise UsageError("cannot create %s: %s" % (save_dir, e.strerror or e))
+    check_output_dir(output)  # now, not after a ten-minute watch
+    lines_to_stderr = poll_lines_to_stderr(Format(fmt), output)
     fetch_opts = FetchOptions(timeout=timeout, max_bytes=max_bytes)
     parse_opts = ParseOptions(keep_args=(config.similarity == "exact"), jobs=1, input_format=input_format,
                               max_bytes=max_bytes)
@@ -623,14 +654,17 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
         fetch=lambda: fetch_bytes(target, fetch_opts),
         parse=lambda body, name: parse_source_bytes(body, name, parse_opts, target).snapshots[-1],
         wall_clock=time.time, monotonic=time.monotonic, sleep=time.sleep,
-        emit=lambda line: click.echo(line),
+        emit=lambda line: click.echo(line, err=lines_to_stderr),
         save=(lambda name, data: write_bytes_atomic(os.path.join(save_dir, name), data)) if save_dir else None)
     end = "%d polls" % count if count else ("for %s" % duration if duration else "until Ctrl-C")
     click.echo("goleak: watching %s every %s, %s; Ctrl-C ends it with the verdict so far" % (
         display_name(target), interval, end), err=True)
     settings = compare_settings(config)
-    verdict = judge_series(run_watch(plan, io, config.similarity), settings)
-    click.echo(format_verdict(verdict), nl=False)
+    series = run_watch(plan, io, config.similarity)
+    verdict = judge_series(series, settings)
+    options = report_options(False, None, "never", output)
+    view = build_watch_view(display_name(target), series, verdict, settings, options, shows_report(Format(fmt)))
+    write_output(render(view, fmt, options), output)
     sys.exit(EXIT_FINDINGS if fail_on_leak and verdict.leaks else EXIT_OK)
 
 

@@ -13,6 +13,7 @@ class Format(str, enum.Enum):
 def renderer_for(fmt: Format) -> Callable:
     """The render function of a format: render(view, options) -> str."""
     from goleak.report import html_report, json_report, markdown_report, text_report
+    from goleak.report import gate_report  # noqa: F401  (registers the gate and watch views)
     table: Dict[Format, Callable] = {
         Format.TEXT: text_report.render,
         Format.MARKDOWN: markdown_report.render,

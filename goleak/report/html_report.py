@@ -105,6 +105,10 @@ class HtmlPage:
     style: Markup
     script: Markup
     data: dict
+    # Extension point: blocks shown first in <main>, such as the gate's limits
+    # (report/gate_report.py). Each must be the output of an autoescaped .html template,
+    # never markup put together by hand from dump text.
+    sections: Tuple[Markup, ...] = ()
 
 
 def total_chart(snapshots: Sequence[SnapshotRow], labels: Sequence[str]) -> Chart:

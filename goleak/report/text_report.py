@@ -261,5 +261,10 @@ _RENDERERS: Dict[type, Callable[..., str]] = {
 }
 
 
+def register(view_type: type, renderer: Callable[..., str]) -> None:
+    """Another command's view (gate, watch: report/gate_report.py) adds its text renderer."""
+    _RENDERERS[view_type] = renderer
+
+
 def render(view, options: Optional[ReportOptions] = None) -> str:
     return _RENDERERS[type(view)](view, options)

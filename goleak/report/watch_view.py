@@ -38,6 +38,7 @@ class WatchView:
     polls_failed: int
     interrupted: bool
     leaks: int  # stacks the verdict calls leak
+    headline: str  # "5 polls of http://127.0.0.1:6060/... (22:13:20-22:13:24 UTC), 1 failed"
     verdict: str  # "leak", "no leak" or "not enough snapshots"
     verdict_text: str  # the closing lines the text output ends with
     report: Union[CompareView, SummaryView, None]  # over every snapshot kept; a summary when only one
@@ -75,6 +76,17 @@ def series_report(series: WatchSeries, verdict: WatchVerdict, settings, opts: Re
     return build_summary_view(summary, opts)
 
 
+def watch_headline(url: str, v: WatchVerdict) -> str:
+    text = "%d poll%s of %s" % (v.polls, "" if v.polls == 1 else "s", url)
+    if v.first_at is not None and v.last_at is not None:
+        text += " (%s-%s UTC)" % (format_clock(v.first_at), format_clock(v.last_at))
+    if v.failed:
+        text += ", %d failed" % v.failed
+    if v.interrupted:
+        text += ", interrupted"
+    return text
+
+
 def build_watch_view(url: str, series: WatchSeries, verdict: WatchVerdict, settings, opts: ReportOptions,
                      with_report: bool = True) -> WatchView:
     if verdict.comparison is None:
@@ -83,7 +95,7 @@ def build_watch_view(url: str, series: WatchSeries, verdict: WatchVerdict, setti
         word = "leak" if verdict.leaks else "no leak"
     return WatchView(command="watch", url=url, polls=tuple(poll_view(line) for line in series.lines),
                      polls_failed=verdict.failed, interrupted=verdict.interrupted, leaks=len(verdict.leaks),
-                     verdict=word, verdict_text=format_verdict(verdict),
+                     headline=watch_headline(url, verdict), verdict=word, verdict_text=format_verdict(verdict),
                      report=series_report(series, verdict, settings, opts) if with_report else None)
 
 
