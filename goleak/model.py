@@ -18,9 +18,13 @@ class Frame:
     # Frames and stacks key the parser's and clusterer's tables; their hashes are computed
     # once, not on every lookup.
     _hash: int = field(default=0, init=False, repr=False, compare=False)
+    # (function, file, line, args): what stacks are ordered by, built once per frame.
+    order: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_hash", hash((self.function, self.file, self.line, self.args)))
+        order = (self.function, self.file, self.line, self.args)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "_hash", hash(order))
 
     def __hash__(self) -> int:
         return self._hash

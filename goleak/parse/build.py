@@ -1,5 +1,6 @@
 """Aggregate goroutines into StackGroups while parsing, so memory follows distinct stacks."""
 import bisect
+import operator
 from typing import Dict, List, Optional, Tuple
 
 from goleak.model import (
@@ -130,9 +131,12 @@ def stack_sort_text(stack: Stack) -> str:
     return "\n".join("%s %s:%d" % (f.function, f.file, f.line) for f in stack.frames)
 
 
+_ORDER = operator.attrgetter("order")
+
+
 def stack_sort_key(stack: Stack) -> tuple:
     # Compared element by element only until two stacks differ: cheaper than whole texts.
-    return tuple((f.function, f.file, f.line, f.args) for f in stack.frames)
+    return tuple(map(_ORDER, stack.frames))
 
 
 class HeaderCount:
