@@ -261,6 +261,10 @@ def write_output(text: str, output: Optional[str], inputs: Sequence[str] = ()) -
         raise UsageError("cannot write %s: directory %s does not exist" % (output, directory))
     fd, tmp = tempfile.mkstemp(prefix=".goleak-", suffix=".tmp", dir=directory)
     try:
+        # mkstemp makes the file private (0600); a report is an ordinary file (0666 - umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, target)

@@ -1,5 +1,8 @@
 """`goleak watch` logic with a fake clock and canned dumps: durations, the plan, poll lines, saving,
-Ctrl-C, failed polls, thinning and the verdict from the compare engine. No network, no sleeping."""
+Ctrl-C, failed polls, thinning and the verdict from the compare engine. No sleeping; the network
+is a server on 127.0.0.1 for the --format/-o tests of the CLI only."""
+import os
+
 import pytest
 
 from goleak.compare import CompareSettings
@@ -182,3 +185,130 @@ def test_long_runs_are_thinned_keeping_first_and_last():
     series = run_watch(WatchPlan("u", 0.01, count=300), svc.io())
     assert len(series.snapshots) <= 240 and series.snapshots[-1].total == 300
     assert series.snapshots[0].total == 1
+
+
+# -- --format and -o --------------------------------------------------------------------------
+def watched_view(series_counts, with_report=True):
+    from goleak.report.watch_view import build_watch_view
+    svc = FakeService(series_counts)
+    series = run_watch(WatchPlan("u", 1.0, count=len(series_counts)), svc.io())
+    verdict = judge_series(series, CompareSettings())
+    from goleak.report.view import ReportOptions
+    return build_watch_view("http://127.0.0.1:6060/debug/pprof/goroutine?debug=2", series, verdict,
+                            CompareSettings(), ReportOptions(version="test"), with_report), verdict
+
+
+def test_watch_json_holds_every_poll_and_the_comparison():
+    import json
+    from goleak.report import Format, renderer_for
+    view, verdict = watched_view([{"idle": 3, "leak": n} for n in (0, 2, 4)] + [FetchError("refused", "u")])
+    data = json.loads(renderer_for(Format.JSON)(view, None))
+    assert (data["command"], data["leaks"], data["verdict"], data["polls_failed"]) == ("watch", 1, "leak", 1)
+    assert [(p["index"], p["time"], p["total"], p["delta"]) for p in data["polls"]] == [
+        (1, "2023-11-14T22:13:20.000Z", 3, None), (2, "2023-11-14T22:13:21.000Z", 5, 2),
+        (3, "2023-11-14T22:13:22.000Z", 7, 2), (4, "2023-11-14T22:13:23.000Z", None, None)]
+    assert data["polls"][3]["error"] == "u: refused"
+    assert data["polls"][1]["growing"] == [{"count": 2, "delta": 2, "title": "main.leak"}]
+    report = data["report"]
+    assert report["command"] == "compare" and [s["total"] for s in report["snapshots"]] == [3, 5, 7]
+    leak = next(c for c in report["clusters"] if c["verdict"] == "leak")
+    assert (leak["title"], leak["counts"]) == ("main.leak", [0, 2, 4])
+    # Text is the closing lines, as before.
+    assert renderer_for(Format.TEXT)(view, None) == format_verdict(verdict)
+
+
+def test_watch_markdown_and_html_list_polls_then_the_report():
+    from goleak.report import Format, renderer_for
+    view, _ = watched_view([{"idle": 3, "leak": n} for n in range(70)])
+    md = renderer_for(Format.MARKDOWN)(view, None)
+    assert md.startswith("## goleak watch: leak\n\n70 polls of http://127.0.0.1:6060/debug/pprof/goroutine?debug=2 "
+                         "(22:13:20-22:14:29 UTC)\n")
+    assert "| 2 | 22:13:21 | 4 | +1 | main.leak +1 (1) |" in md
+    assert "\n| 11 |" not in md and "\n| 21 | 22:13:40 | 23 | +1 |" in md  # the first 10 and the last 50
+    assert "Polls #11 to #20 (10) are left out here" in md
+    assert "### goleak compare" in md and len(md) <= 65_536
+    html = renderer_for(Format.HTML)(view, None)
+    section = html[html.index('<section id="watch"'):html.index('<section id="suspects"')]
+    assert '<span class="badge leak">leak</span>' in section
+    assert section.count("<tr>") == 70 + 1  # every poll, and the header row
+    assert '<time datetime="2023-11-14T22:13:21.000Z">22:13:21</time>' in section
+
+
+def test_one_snapshot_reports_its_summary():
+    import json
+    from goleak.report import Format, renderer_for
+    view, _ = watched_view([{"idle": 3}])
+    data = json.loads(renderer_for(Format.JSON)(view, None))
+    assert data["verdict"] == "not enough snapshots" and data["report"]["command"] == "summary"
+    assert data["report"]["total"] == 3
+
+
+class SeriesServer:
+    """Serves fixture dumps on 127.0.0.1, one per request, the last one again and again."""
+
+    def __init__(self, bodies):
+        import http.server
+        import threading
+        bodies = list(bodies)
+        served = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = bodies[min(len(served), len(bodies) - 1)]
+                served.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/debug/pprof/goroutine?debug=2" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def series_server():
+    from tests.conftest import FIXTURES
+    server = SeriesServer([(FIXTURES / "compare" / n).read_bytes() for n in ("before.txt", "after.txt")])
+    yield server
+    server.close()
+
+
+def test_cli_json_to_a_file_keeps_poll_lines_on_stdout(series_server, tmp_path):
+    import json
+    target = tmp_path / "watch.json"
+    out = run_cli(["watch", series_server.url, "--interval", "50ms", "--count", "3", "-f", "json", "-o", str(target),
+                   "--fail-on-leak"], expect=1)
+    polls = out.stdout.splitlines()
+    assert len(polls) == 3 and polls[0].endswith("#1  total 9  first") and "total 76  +67" in polls[1]
+    assert "verdict over" not in out.stdout
+    data = json.loads(target.read_text())
+    assert [(p["total"], p["delta"]) for p in data["polls"]] == [(9, None), (76, 67), (76, 0)]
+    assert (data["leaks"], data["report"]["leaks"]) == (5, 5)
+    assert data["url"] == series_server.url
+    assert os.listdir(str(tmp_path)) == ["watch.json"]
+
+
+def test_cli_json_on_stdout_moves_poll_lines_to_stderr(series_server):
+    import json
+    out = run_cli(["watch", series_server.url, "--interval", "50ms", "--count", "2", "--format", "json"], expect=0)
+    data = json.loads(out.stdout)
+    assert [p["total"] for p in data["polls"]] == [9, 76]
+    assert [ln for ln in out.stderr.splitlines() if "  #" in ln][1].endswith("#2  total 76  +67  growing: "
+                                                                            "main.leakSender +40 (40), "
+                                                                            "main.connReader +9 (9), "
+                                                                            "main.tickerLoop +7 (7)")
+
+
+def test_cli_output_directory_is_checked_before_polling(tmp_path):
+    out = run_cli(["watch", "http://127.0.0.1:9/", "--count", "2", "-o", str(tmp_path / "no" / "w.json")], expect=2)
+    assert "does not exist" in out.stderr and "watching" not in out.stderr

@@ -15,21 +15,60 @@ from goleak.model import Frame
 # goroutine 7 gp=0xc000003340 m=nil [select (leaked), synctest bubble 2] {"req id": "a b", worker: w1}:
 # The text before "goroutine" is a per-line prefix (log timestamp, indentation) and is
 # returned so later lines can be stripped the same way.
+# The bracket is bounded: no runtime prints a status longer than ~120 characters, and an
+# unbounded `[^\]\n]*` would rescan the rest of a hostile line ("goroutine 1 [" x 80,000)
+# from every "goroutine " in it. Callers search with search_header(), not HEADER_RE.search.
+MAX_BRACKET = 256
 HEADER_RE = re.compile(
     r"goroutine (\d+)"
     r"(?: gp=0x[0-9a-fA-F]+ m=(?:\d+ mp=0x[0-9a-fA-F]+|nil))?"
-    r" \[([^\]\n]*)\]"
+    r" \[([^\]\n]{0,%d})\]"
     r"(?: (\{[^\n]*\}))?"
-    r":[ \t]*\r?$"
+    r":[ \t]*\r?$" % MAX_BRACKET
 )
+# The same header when the line ends in "]:" (no labels): the empty group 3 keeps the
+# match shape of HEADER_RE.
+# goroutine 38 [chan receive, 5 minutes]:
+HEADER_NO_LABELS_RE = re.compile(
+    r"goroutine (\d+)"
+    r"(?: gp=0x[0-9a-fA-F]+ m=(?:\d+ mp=0x[0-9a-fA-F]+|nil))?"
+    r" \[([^\]\n]{0,%d})\]()"
+    r":[ \t]*\r?$" % MAX_BRACKET
+)
+
+
+def search_header(line: str) -> "Optional[re.Match]":
+    """Find a goroutine header anywhere in a line (after a log prefix), in linear time.
+
+    A header ends its line with "]:" or "}:". Deciding that first lets a line with neither
+    (almost every log line) skip the regex, and picks the pattern that can match: with
+    HEADER_RE on a line ending in "]:", every "goroutine N [x] {" in it would send the
+    labels group to the end of the line and back, which is quadratic on a 1 MB line.
+    """
+    end = line[:-1] if line.endswith("\r") else line
+    end = end.rstrip(" \t")
+    if end.endswith("]:"):
+        return HEADER_NO_LABELS_RE.search(line)
+    if end.endswith("}:"):
+        return HEADER_RE.search(line)
+    return None
+
+
+# The start of a header that is cut off or damaged (not a header by HEADER_RE):
+#  goroutine 48 [chan rec        goroutine 48        goroutine 4x [select]:    goroutine 48 gp=0xc00
+# Group 2 is set when the line could be a header cut off at the end of the input;
+# "goroutine 4x [select]:" is only damaged and "goroutine 5 exited" (a log line) neither.
+HEADER_START_RE = re.compile(r"goroutine (\d+)(\s*$| \[| gp?$| gp=)?")
+# The state given to a goroutine whose header could not be read.
+UNKNOWN_STATE = "unknown"
 
 # The part of a header after "goroutine <id>", as the fast path caches it:
 #  [chan receive, 5 minutes] {worker: w1}:
 HEADER_REST_RE = re.compile(
     r"(?: gp=0x[0-9a-fA-F]+ m=(?:\d+ mp=0x[0-9a-fA-F]+|nil))?"
-    r" \[([^\]\n]*)\]"
+    r" \[([^\]\n]{0,%d})\]"
     r"(?: (\{[^\n]*\}))?"
-    r":[ \t]*$"
+    r":[ \t]*$" % MAX_BRACKET
 )
 
 # 	/src/net/http/server.go:3454 +0x485
@@ -83,7 +122,9 @@ RECORD_LABELS_PREFIX = "# labels: "
 # panic: runtime error: invalid memory address or nil pointer dereference
 # fatal error: all goroutines are asleep - deadlock!
 # SIGQUIT: quit        SIGSEGV: segmentation violation       SIGABRT: abort
-CRASH_RE = re.compile(r"(?:panic: |fatal error: |(?:SIG[A-Z]+|signal \d+): )")
+# The signal name is bounded (SIGVTALRM is the longest): `SIG[A-Z]+` rescanned a hostile
+# line of "SIGSIGSIG..." from every "SIG" in it, which is quadratic under search.
+CRASH_RE = re.compile(r"(?:panic: |fatal error: |(?:SIG[A-Z]{1,10}|signal \d+): )")
 # Lines that belong to a crash report around the goroutines, never a gap between dumps:
 #  [signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2d3b]
 #  PC=0x46b0e1 m=0 sigcode=0        rax    0x0        goroutine 1 gp=... (handled above)
@@ -102,8 +143,12 @@ _WAIT_RE = re.compile(r"(\d+) minutes$")
 _BUBBLE_RE = re.compile(r"synctest bubble (\d+)$")
 
 # A label key or value: a Go-quoted string or a bare token ("a-z A-Z 0-9 . / _").
+#  "req id": "a b",      worker: w1}
+# Key and value are optional groups that begin with a non-blank, so no two `\s*` ever
+# meet: with empty tokens between them, a run of blanks could be split between the two
+# in quadratically many ways before the match failed.
 _LABEL_RE = re.compile(
-    r'\s*("(?:[^"\\\n]|\\.)*"|[^\s,:{}"]*)\s*:\s*("(?:[^"\\\n]|\\.)*"|[^\s,{}"]*)\s*([,}])'
+    r'\s*(?:("(?:[^"\\\n]|\\.)*"|[^\s,:{}"]+)\s*)?:\s*(?:("(?:[^"\\\n]|\\.)*"|[^\s,{}"]+)\s*)?([,}])'
 )
 
 
@@ -175,7 +220,7 @@ def parse_labels(text: str) -> Optional[Tuple[Tuple[str, str], ...]]:
         m = _LABEL_RE.match(text, pos)
         if not m:
             return None
-        out.append((go_unquote(m.group(1)), go_unquote(m.group(2))))
+        out.append((go_unquote(m.group(1) or ""), go_unquote(m.group(2) or "")))
         pos = m.end()
         if m.group(3) == "}":
             break

@@ -97,6 +97,14 @@ class TextReader:
         # stanza opens a new snapshot.
         self.dirty = True
         self.lineno = 0
+        # The last line read outside any goroutine, when it is not a header: (line, id if it
+        # starts like a header else 0, gap before it, looks like a cut-off header). Frames
+        # right after it make it their goroutine's damaged header; at the end of the input
+        # a cut-off header is counted.
+        self.damaged: Optional[Tuple[int, int, bool, bool]] = None
+        # A function line read outside any goroutine: (line, frame, damaged header before
+        # it, gap before it). An indented file line next proves it a frame.
+        self.orphan: Optional[tuple] = None
 
     # -- snapshots -----------------------------------------------------------------
     def _new_snapshot(self, fmt: str, profile: str = "goroutine", declared: Optional[int] = None) -> SnapshotBuilder:
@@ -127,6 +135,7 @@ class TextReader:
         if self.mode != IDLE:
             self._end_mode()
         self.dirty = False
+        self.damaged = self.orphan = None
         return self._snapshot_for_goroutine()
 
     def warn(self, line: Optional[int], message: str) -> None:
@@ -147,6 +156,8 @@ class TextReader:
 
     def finish(self) -> List[SnapshotBuilder]:
         self._end_mode(at_eof=True)
+        if self.damaged is not None and self.mode == IDLE:
+            self._count_cut_header()
         return self.snapshots
 
     def _strip(self, raw: str) -> str:
@@ -174,7 +185,7 @@ class TextReader:
             s = self._strip(raw)
             if not s.strip():
                 self.mode = IDLE
-            elif L.HEADER_RE.search(s):
+            elif L.search_header(s):
                 self.mode = IDLE
                 self._idle(raw, lineno)
             return
@@ -187,11 +198,17 @@ class TextReader:
         s = raw.strip()
         if not s:
             return
+        damaged, self.damaged = self.damaged, None
+        orphan, self.orphan = self.orphan, None
         indented = raw[0] in " \t"
-        m = L.HEADER_RE.search(raw)
+        m = L.search_header(raw)
         if m:
             self._start_goroutine(m, raw, lineno)
             return
+        # "goroutine 48 [chan rec" (cut off) or "goroutine 4x [select]:" (damaged) is not a
+        # header, but its goroutine is not to be lost: see _orphan_frames, _count_cut_header.
+        m = L.HEADER_START_RE.match(s)
+        self.damaged = (lineno, int(m.group(1)) if m else 0, self.gap, bool(m and m.group(2) is not None))
         m = L.PROFILE_HEADER_RE.search(raw)
         if m:
             self.other_profile = None
@@ -244,12 +261,76 @@ class TextReader:
                 # details follow it.
                 self.crash_pending = reason
             return
+        if self._orphan_frames(s, raw, lineno, indented, damaged, orphan):
+            return
         if indented or L.CRASH_DETAIL_RE.match(s) or L.CRASH_DETAIL_RE.match(raw):
             # Indented lines are stack or report detail, never the log text that separates
             # two dumps.
             return
         self.gap = True
         self.thread_section = False
+
+    # -- goroutines whose header is damaged or cut off ---------------------------------
+    def _orphan_frames(self, s: str, raw: str, lineno: int, indented: bool, damaged, orphan) -> bool:
+        """Frames outside any goroutine: their header line was damaged or cut out. Count
+        them as one goroutine in an unknown state, with a warning, rather than lose it
+        (and rather than let the damaged line split the dump in two).
+
+        A frame is proven by its pair, `pkg.F(...)` then an indented `file:line`, or by an
+        indented `file:line +0x1d` (an offset only a Go traceback prints).
+        """
+        if not indented:
+            if _is_function_line(s):
+                before = damaged if damaged is not None and damaged[0] == lineno - 1 else None
+                self.orphan = (lineno, L.parse_function_line(s, self.keep_args), before, self.gap)
+            return False
+        fl = L.parse_file_line(raw)
+        if fl is None:
+            return False
+        if orphan is not None and orphan[0] == lineno - 1:
+            line, func, before, gap = orphan
+            frame = Frame(func.function, fl[0], fl[1], func.args)
+        elif " +0x" in raw:
+            line, gap = lineno, self.gap
+            before = damaged if damaged is not None and damaged[0] == lineno - 1 else None
+            frame = Frame("?", fl[0], fl[1])
+        else:
+            return False
+        gid = 0
+        if before is not None and before[1]:
+            # The damaged line above was this goroutine's header: keep its id, and the gap
+            # state from before it.
+            line, gid, gap, _ = before
+            self.warn(line, "goroutine %d: unreadable header line; its stack is counted as a goroutine "
+                            "in an unknown state" % gid)
+        else:
+            if before is not None:
+                # Most likely the header, damaged beyond recognition: it is no gap between dumps.
+                gap = before[2]
+            self.warn(line, "stack frames with no goroutine header before them (a missing or damaged "
+                            "header line?); counted as one goroutine in an unknown state")
+        self.gap = gap
+        self.prefix = self.prefix_shape = ""
+        self.g = _Pending(gid, L.HeaderFields(L.UNKNOWN_STATE, None, False, False, None, ()), line)
+        self.g.frames.append(frame)
+        self.mode = FRAMES
+        return True
+
+    def _count_cut_header(self) -> None:
+        """The input ended (blank lines aside) right after a line that starts like a header:
+        a dump cut off inside it. The goroutine existed; count it, with no stack."""
+        line, gid, gap, cut = self.damaged
+        self.damaged = None
+        if not cut:
+            return
+        self.warn(line, "goroutine %d: the input ends inside its header (truncated dump?); counted in an "
+                        "unknown state without a stack" % gid)
+        self.gap = gap
+        goroutine = Goroutine(id=gid, state=L.UNKNOWN_STATE, stack=Stack((), truncated=True), line=line)
+        if self.on_goroutine is not None:
+            self.on_goroutine(goroutine)
+        else:
+            self._snapshot_for_goroutine().add_goroutine(goroutine)
 
     # -- debug=2 stanzas -----------------------------------------------------------
     def _start_goroutine(self, m: "re.Match", raw: str, lineno: int) -> None:
@@ -342,7 +423,7 @@ class TextReader:
             g.func = L.parse_function_line(s, self.keep_args)
             self.mode = FILE
             return
-        if s.startswith("goroutine ") or L.HEADER_RE.search(raw):
+        if s.startswith("goroutine ") or L.search_header(raw):
             self._end_goroutine()
             self._line(raw, lineno)
             return
@@ -704,12 +785,21 @@ class BlockReader:
         if rows and rows[-1]:
             # Go ends every dump with a newline; a last line without one was cut off.
             last_line = self.line_base + len(rows) - 1
+            start = len(rows) - 1
+            while start > 0 and rows[start - 1]:
+                start -= 1
+            in_stanza = start < len(rows) - 1 and L.search_header(rows[start].decode("utf-8", "replace")) is not None
             rows.append(b"")
             self._feed_rows(rows, len(rows))
             if self.bytes_read == GO_DEBUG2_CAP:
                 self.reader.warn(last_line, "the dump is exactly 64 MiB and ends mid-line: Go's debug=2 handler "
                                             "stops there, so goroutines after this point are missing and the "
                                             "last one is counted as read")
+            elif in_stanza:
+                # A cut inside a stanza can leave lines that still read well ("\t/app/x.go:4"
+                # of ":42 +0x1d"); the missing newline is the only sign, so say so.
+                self.reader.warn(last_line, "the input ends mid-line inside a goroutine's stack (truncated "
+                                            "dump?); that goroutine is counted with what was read")
         elif rows:
             self._feed_rows(rows, len(rows))
         self.line_base += newlines

@@ -48,10 +48,6 @@ def watch_text(view: WatchView, options: Optional[ReportOptions] = None) -> str:
 
 
 # -- JSON ------------------------------------------------------------------------------------
-def _frame_json(f):
-    return json_report.frame_json(f)
-
-
 def limit_json(limit: LimitView) -> dict:
     return {
         "name": limit.name,
@@ -61,7 +57,7 @@ def limit_json(limit: LimitView) -> dict:
         "message": limit.message,
         "clusters": list(limit.clusters),
         "blamed": [{"id": b.id, "title": b.title, "state": b.state, "count": b.count, "before": b.before,
-                    "note": b.note, "where": _frame_json(b.where)} for b in limit.blamed],
+                    "note": b.note, "where": json_report.frame_json(b.where)} for b in limit.blamed],
     }
 
 
@@ -143,15 +139,15 @@ def watch_markdown(view: WatchView, options: Optional[ReportOptions] = None) -> 
 # -- HTML ----------------------------------------------------------------------------------------
 def gate_page(view: GateView, opts: ReportOptions) -> html_report.HtmlPage:
     page = html_report.build_page(_report(view), opts)
-    section = Markup(html_environment().get_template("gate_section.html").render(gate=view))
-    return replace(page, title="goleak gate: %s · %s" % (view.headline, page.title),
+    section = Markup(html_environment().get_template("gate_section.html").render(gate=view).rstrip("\n"))
+    return replace(page, title="goleak gate: %s, %s · %s" % (view.verdict, view.headline, page.title),
                    sections=(section,) + page.sections)
 
 
 def watch_page_html(view: WatchView, opts: ReportOptions) -> html_report.HtmlPage:
     page = html_report.build_page(_report(view), opts)
     section = Markup(html_environment().get_template("watch_section.html").render(
-        watch=watch_page(view, HTML_POLL_ROWS)))
+        watch=watch_page(view, HTML_POLL_ROWS)).rstrip("\n"))
     return replace(page, title="goleak watch: %s · %s" % (view.verdict, view.headline),
                    sections=(section,) + page.sections)
 

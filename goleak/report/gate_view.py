@@ -46,7 +46,8 @@ class LimitView:
 class GateView:
     command: str
     passed: bool
-    headline: str  # "FAILED, 2 of 3 limits broken (76 goroutines in after)"
+    verdict: str  # "passed" or "failed"
+    headline: str  # "2 of 3 limits broken (76 goroutines in after)"
     limits: Tuple[LimitView, ...]
     result: GateResult  # what the text table and the Markdown step summary are written from
     report: Union[SummaryView, CompareView, None]  # the analysis behind the gate; None when not wanted
@@ -60,8 +61,8 @@ def gate_headline(result: GateResult) -> str:
     n = len(result.results)
     where = "%s in %s" % (_plural(result.last_total, "goroutine"), result.last_name)
     if result.passed:
-        return "passed, %s held (%s)" % (_plural(n, "limit"), where)
-    return "FAILED, %d of %s broken (%s)" % (len(result.broken), _plural(n, "limit"), where)
+        return "%d of %s held (%s)" % (n, _plural(n, "limit"), where)
+    return "%d of %s broken (%s)" % (len(result.broken), _plural(n, "limit"), where)
 
 
 def build_report_view(outcome: GateOutcome, results: Sequence[ParseResult], settings, opts: ReportOptions
@@ -103,7 +104,8 @@ def build_gate_view(outcome: GateOutcome, report: Union[SummaryView, CompareView
                     opts: ReportOptions) -> GateView:
     ids = report_ids(outcome)
     result = outcome.result
-    return GateView(command="gate", passed=result.passed, headline=gate_headline(result),
+    return GateView(command="gate", passed=result.passed, verdict="passed" if result.passed else "failed",
+                    headline=gate_headline(result),
                     limits=tuple(limit_view(r, ids, opts) for r in result.results), result=result, report=report)
 
 
