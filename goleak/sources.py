@@ -11,9 +11,7 @@ import os
 import re
 import socket
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator, Optional, Sequence, Tuple
@@ -317,22 +315,30 @@ def _capped(pieces: Iterator[bytes], limit: int, name: str) -> Iterator[bytes]:
 
 
 # -- HTTP --------------------------------------------------------------------------------------
-class _LimitedRedirects(urllib.request.HTTPRedirectHandler):
-    max_redirections = MAX_REDIRECTS
+def _redirect_handler():
+    """A redirect handler that follows at most MAX_REDIRECTS hops, http(s) only, and drops
+    credentials across origins. Built on first use: urllib.request (with http.client and
+    ssl) costs a tenth of a second to import, which file and stdin sources never need."""
+    import urllib.request
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new_parts = urllib.parse.urlsplit(newurl)
-        if new_parts.scheme.lower() not in ("http", "https"):
-            raise FetchError("redirected to a %s: URL; only http and https are followed" % new_parts.scheme,
-                             display_name(req.full_url))
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and not _same_origin(req.full_url, newurl):
-            # urllib copies every header to the redirect target; a password given for one
-            # host must not travel to another, nor from https down to http.
-            for key in [k for k in new.headers if k.lower() == "authorization"]:
-                del new.headers[key]
-            new.unredirected_hdrs.pop("Authorization", None)
-        return new
+    class _LimitedRedirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = MAX_REDIRECTS
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            new_parts = urllib.parse.urlsplit(newurl)
+            if new_parts.scheme.lower() not in ("http", "https"):
+                raise FetchError("redirected to a %s: URL; only http and https are followed" % new_parts.scheme,
+                                 display_name(req.full_url))
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and not _same_origin(req.full_url, newurl):
+                # urllib copies every header to the redirect target; a password given for one
+                # host must not travel to another, nor from https down to http.
+                for key in [k for k in new.headers if k.lower() == "authorization"]:
+                    del new.headers[key]
+                new.unredirected_hdrs.pop("Authorization", None)
+            return new
+
+    return _LimitedRedirects()
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -357,16 +363,17 @@ def open_url(spec: str, fetch_options: FetchOptions):
         cred = "%s:%s" % (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
         headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
     clean = urllib.parse.urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query, ""))
-    handlers = [_LimitedRedirects()]
+    from urllib import error as urlerror, request as urlrequest
+    handlers = [_redirect_handler()]
     if _no_proxy_for_loopback(parts):
         # A pprof port on this machine is never behind the http_proxy the environment names.
-        handlers.append(urllib.request.ProxyHandler({}))
-    opener = urllib.request.build_opener(*handlers)
+        handlers.append(urlrequest.ProxyHandler({}))
+    opener = urlrequest.build_opener(*handlers)
     try:
-        resp = opener.open(urllib.request.Request(clean, headers=headers), timeout=fetch_options.timeout)
-    except urllib.error.HTTPError as e:
+        resp = opener.open(urlrequest.Request(clean, headers=headers), timeout=fetch_options.timeout)
+    except urlerror.HTTPError as e:
         raise FetchError(_http_error_message(e.code, e.reason, spec), name)
-    except urllib.error.URLError as e:
+    except urlerror.URLError as e:
         raise FetchError(_connect_error_message(e.reason, parts, fetch_options.timeout), name)
     except FetchError:
         raise
