@@ -16,7 +16,8 @@ _XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # C:\src\app\conn.go, D:/app/conn.go   (an absolute Windows path)
 _WINDOWS_ABS_RE = re.compile(r"^[A-Za-z]:[\\/]")
 # module example.com/leakyserver   (the module line of a go.mod)
-_GO_MOD_MODULE_RE = re.compile(r"^\s*module\s+\"?([^\s\"]+)\"?\s*$", re.MULTILINE)
+# [ \t], not \s: under MULTILINE a \s* runs over newlines (quadratic on blank lines).
+_GO_MOD_MODULE_RE = re.compile(r"^[ \t]*module[ \t]+\"?([^\s\"]+)\"?[ \t]*\r?$", re.MULTILINE)
 
 
 def module_path(go_mod_text: str) -> Optional[str]:

@@ -166,7 +166,9 @@ def find_config(start_dir: str) -> Optional[str]:
 
 
 # [tool.goleak]   /   [ tool . "goleak" ]   (a cheap test before parsing the whole file)
-_TOOL_GOLEAK_RE = re.compile(r'^\s*\[\s*tool\s*\.\s*"?goleak"?\s*\]', re.MULTILINE)
+# [ \t], not \s: under MULTILINE a \s* runs over newlines, and a file of blank lines
+# made every line start rescan all the lines after it.
+_TOOL_GOLEAK_RE = re.compile(r'^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*"?goleak"?[ \t]*\]', re.MULTILINE)
 
 
 def _has_goleak_table(path: str) -> bool:
@@ -230,7 +232,9 @@ def parse_toml(text: str, source: str) -> Tuple[Dict[str, Any], Dict[Tuple[str, 
 # key = value   /   "quoted key" = value   (at the start of a line; used only for line numbers)
 _KEY_LINE_RE = re.compile(r'^\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
 # [tool.goleak]   /   [[bin]]
-_HEADER_LINE_RE = re.compile(r"^\s*\[\[?\s*([^\]]*?)\s*\]\]?\s*(?:#.*)?$")
+# The name is taken greedily and stripped in Python: blanks matched lazily between two
+# \s* made '[' and a run of tabs cubic.
+_HEADER_LINE_RE = re.compile(r"^\s*\[\[?([^\]]*)\]\]?\s*(?:#.*)?$")
 
 
 def _key_lines(text: str) -> Dict[Tuple[str, ...], Dict[str, int]]:
@@ -239,7 +243,7 @@ def _key_lines(text: str) -> Dict[Tuple[str, ...], Dict[str, int]]:
     for n, line in enumerate(text.splitlines(), 1):
         m = _HEADER_LINE_RE.match(line)
         if m:
-            table = tuple(part.strip().strip('"\'') for part in m.group(1).split("."))
+            table = tuple(part.strip().strip('"\'') for part in m.group(1).strip().split("."))
             continue
         m = _KEY_LINE_RE.match(line)
         if m:

@@ -21,7 +21,9 @@ from goleak.paths import is_runtime_function
 SIMILARITIES = ("exact", "default", "loose")
 
 # main.worker.func1.2 -> main.worker ; main.main.gowrap1 -> main.main ; pkg.F.deferwrap1 -> pkg.F
-_CLOSURE_RE = re.compile(r"(?:\.(?:func|gowrap|deferwrap)\d+(?:\.\d+)*)+$|(?:·\d+)+$")
+# Matched against the reversed name, anchored: a suffix pattern ending in `$` under sub()
+# is tried from every position, quadratic on a long run of ".func1" in a hostile dump.
+_CLOSURE_REVERSED_RE = re.compile(r"(?:(?:\d+\.)*\d+(?:cnuf|parwog|parwrefed)\.)+|(?:\d+·)+")
 
 
 # main.waitOn[go.shape.string] (protobuf profiles) and main.waitOn[...] (text) are one function:
@@ -34,7 +36,8 @@ def function_key(function: str) -> str:
 
 
 def strip_closure_suffix(function: str) -> str:
-    return _CLOSURE_RE.sub("", function)
+    m = _CLOSURE_REVERSED_RE.match(function[::-1])
+    return function[: len(function) - m.end()] if m else function
 
 
 def key_frames(stack: Stack, similarity: str) -> Tuple[Frame, ...]:

@@ -270,6 +270,10 @@ def _gunzip_capped(data: bytes, max_bytes: Optional[int], name: str) -> Optional
             chunk = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
     except zlib.error:
         return None  # the parser reports corrupt gzip with its own words
+    if not inflater.eof:
+        # Said before the protobuf decoder trips over the cut and blames the profile.
+        raise InputError("truncated gzip data: the compressed stream ends early (%d bytes inflated); "
+                         "a debug=0 profile cut short cannot be read, fetch it again" % total, name)
     return b"".join(out)
 
 

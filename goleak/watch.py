@@ -30,8 +30,11 @@ def parse_duration(text: str, option: str = "duration") -> float:
     s = text.strip().lower()
     pos = 0
     total = 0.0
-    for m in _DURATION_PART_RE.finditer(s):
-        if m.start() != pos:
+    # match() at each part's start, not finditer(): finditer would rescan a long digit run
+    # from every digit in it.
+    while pos < len(s):
+        m = _DURATION_PART_RE.match(s, pos)
+        if m is None:
             break
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()

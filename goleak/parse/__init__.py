@@ -7,7 +7,7 @@ it is small, because the runtime already aggregated it by stack.
 """
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 from goleak.errors import InputError
@@ -131,6 +131,10 @@ def _parse_text(pieces: Iterable[bytes], source: str, options: ParseOptions,
 def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: ParseOptions) -> ParseResult:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     limit = options.max_bytes
+    # A gzipped text dump cut short (a .txt.gz chopped by an upload limit) still holds the
+    # goroutines inflated before the cut: count them and warn, rather than refuse it all.
+    # A protobuf cut short cannot be decoded and stays an error.
+    state = {"text": False, "truncated": False, "newlines": 0}
 
     def inflate() -> Iterator[bytes]:
         total = 0
@@ -139,6 +143,7 @@ def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: Parse
                 out = inflater.decompress(piece)
                 while out or inflater.unconsumed_tail:
                     total += len(out)
+                    state["newlines"] += out.count(b"\n")
                     if limit is not None and total > limit:
                         raise InputError("decompressed data exceeds --max-bytes (%d bytes)" % limit, source)
                     if out:
@@ -154,6 +159,9 @@ def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: Parse
         except zlib.error as e:
             raise InputError("corrupt gzip data: %s" % e, source)
         if not inflater.eof:
+            if state["text"]:
+                state["truncated"] = True
+                return
             raise InputError("truncated gzip data: the compressed stream ends early", source)
 
     stream = inflate()
@@ -166,7 +174,15 @@ def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: Parse
         data = head + b"".join(stream)
         return _result(source, [_builder_from_proto(data, source)], options, b"")
     # A gzipped text dump (curl --compressed not given, a .txt.gz from a ticket).
-    return _parse_text(_chain(head, stream), source, options, None)
+    state["text"] = True
+    result = _parse_text(_chain(head, stream), source, options, None)
+    if state["truncated"]:
+        last = result.snapshots[-1]
+        cut = Warning(source, state["newlines"] + 1, "truncated gzip data: the compressed stream ends at this "
+                                                    "line; the goroutines before it are counted")
+        snapshots = result.snapshots[:-1] + (replace(last, warnings=last.warnings + (cut,)),)
+        result = replace(result, snapshots=snapshots)
+    return result
 
 
 def _builder_from_proto(data: bytes, source: str) -> SnapshotBuilder:

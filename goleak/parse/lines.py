@@ -110,8 +110,11 @@ RECORD_RE = re.compile(r"(\d+) @(?: 0x[0-9a-fA-F]+)*\s*$")
 
 # #	0x4711c4	runtime/pprof.writeRuntimeProfile+0xb4		/usr/local/go/src/runtime/pprof/pprof.go:796
 # Tabs come in runs (Go's tabwriter pads with tabs); some copies lost the leading '#'.
+# A Go function name holds no blank, so the name is `\S+?`: a name that could run over
+# blanks made every "+0x1 " on a hostile line a candidate end, each followed by a scan of
+# the rest of the line for the file (quadratic).
 RECORD_FRAME_RE = re.compile(
-    r"#?[ \t]*0x[0-9a-fA-F]+[ \t]+(\S(?:[^\n]*?\S)?)\+0x[0-9a-fA-F]+[ \t]+(\S(?:[^\n]*?\S)?):(\d+)\s*$"
+    r"#?[ \t]*0x[0-9a-fA-F]+[ \t]+(\S+?)\+0x[0-9a-fA-F]+[ \t]+(\S(?:[^\n]*?\S)?):(\d+)\s*$"
 )
 # #	0x4711c4      (a PC with no symbol)
 RECORD_PC_ONLY_RE = re.compile(r"#[ \t]*0x[0-9a-fA-F]+\s*$")
