@@ -29,6 +29,25 @@ class Frame:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self):
+        # Frames unpickled from parallel parse workers are interned: the frames of one
+        # program repeat across its stacks, and shared objects make every later table
+        # lookup an identity hit instead of a field-by-field __eq__.
+        return (_unpickled_frame, (self.function, self.file, self.line, self.args))
+
+
+_UNPICKLED_FRAMES: dict = {}
+
+
+def _unpickled_frame(function: str, file: str, line: int, args: str) -> Frame:
+    key = (function, file, line, args)
+    frame = _UNPICKLED_FRAMES.get(key)
+    if frame is None:
+        if len(_UNPICKLED_FRAMES) > 1_000_000:  # a long `goleak watch`: stay bounded
+            _UNPICKLED_FRAMES.clear()
+        frame = _UNPICKLED_FRAMES[key] = Frame(function, file, line, args)
+    return frame
+
 
 @dataclass(frozen=True)
 class Stack:
