@@ -287,7 +287,7 @@ def check_output_dir(output: Optional[str]) -> None:
 
 
 def render(view, fmt: str, options: ReportOptions) -> str:
-    return renderer_for(Format(fmt))(view, options)
+    return renderer_for(Format(fmt), view)(view, options)
 
 
 # -- commands -----------------------------------------------------------------------

@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from rapidfuzz import fuzz, process
 
 from goleak.errors import UsageError
 from goleak.flags import (CLASS_WEIGHT, GROWING, LONG_WAIT, NEW, RUNTIME_LEAKED, blocking_class, user_frame)
@@ -390,6 +389,7 @@ def _match_phase(i: int, n: int, entries: List[_Entry], rows: List[_Row], by_key
         for r in candidates:
             if r.phases[i] is None:
                 by_anchor.setdefault(r.first.anchor, []).append(r)
+        from rapidfuzz import fuzz, process  # here, not at the top: only fuzzy matching needs it
         pairs = []
         for e in left:
             group = by_anchor.get(e.anchor)

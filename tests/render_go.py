@@ -74,14 +74,17 @@ def runtime_quoted(s: str) -> str:
             out.append("\\" + c)
         elif 0x20 <= r <= 0x7E:
             out.append(c)
-        elif r < 127:
-            out.append("\\x%02x" % r)
-        elif r < 0x10000:
-            out.append("\\u%04x" % r)
         else:
-            out.append("\\U%08x" % r)
+            # The runtime's printer writes DEL (0x7f) as \u007f, strconv as \x7f.
+            out.append(_hex_escape(r, byte_below=0x7F))
     out.append('"')
     return "".join(out)
+
+
+def _hex_escape(r: int, byte_below: int) -> str:
+    if r < byte_below:
+        return "\\x%02x" % r
+    return "\\u%04x" % r if r < 0x10000 else "\\U%08x" % r
 
 
 def traceback_label(s: str) -> str:
@@ -108,12 +111,8 @@ def strconv_quote(s: str) -> str:
             out.append(_SHORT[c])
         elif _go_is_print(c):
             out.append(c)
-        elif r < 0x80:
-            out.append("\\x%02x" % r)
-        elif r < 0x10000:
-            out.append("\\u%04x" % r)
         else:
-            out.append("\\U%08x" % r)
+            out.append(_hex_escape(r, byte_below=0x80))
     out.append('"')
     return "".join(out)
 

@@ -10,14 +10,24 @@ class Format(str, enum.Enum):
     JSON = "json"
 
 
-def renderer_for(fmt: Format) -> Callable:
-    """The render function of a format: render(view, options) -> str."""
-    from goleak.report import html_report, json_report, markdown_report, text_report
-    from goleak.report import gate_report  # noqa: F401  (registers the gate and watch views)
-    table: Dict[Format, Callable] = {
-        Format.TEXT: text_report.render,
-        Format.MARKDOWN: markdown_report.render,
-        Format.HTML: html_report.render,
-        Format.JSON: json_report.render,
-    }
-    return table[fmt]
+_MODULES: Dict[Format, str] = {
+    Format.TEXT: "text_report",
+    Format.MARKDOWN: "markdown_report",
+    Format.HTML: "html_report",
+    Format.JSON: "json_report",
+}
+
+
+def renderer_for(fmt: Format, view: object = None) -> Callable:
+    """The render function of a format: render(view, options) -> str.
+
+    Only that format's module is imported (JSON and text need no Jinja2: a tenth of a
+    second of start-up); the gate and watch reports register themselves with every format
+    when such a view is to be rendered, or when no view is named.
+    """
+    import importlib
+    from goleak.report.compare_view import CompareView
+    from goleak.report.view import SummaryView
+    if not isinstance(view, (SummaryView, CompareView)):
+        from goleak.report import gate_report  # noqa: F401
+    return importlib.import_module("goleak.report." + _MODULES[fmt]).render

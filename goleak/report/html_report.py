@@ -15,8 +15,8 @@ from markupsafe import Markup
 
 from goleak.flags import FLAG_HELP
 from goleak.report.compare_view import CompareView, ComparedClusterView
-from goleak.report.templating import asset, gc_paused, html_environment
-from goleak.report.view import ClusterView, FrameView, ReportOptions, SummaryView
+from goleak.report.templating import asset, html_environment
+from goleak.report.view import ClusterView, FrameView, ReportOptions, SummaryView, gc_paused
 
 # Rows the script renders at first and per "show more"; and stacks open from the start.
 ROW_BATCH = 200

@@ -1,9 +1,6 @@
 """The jinja2 environments, built once: HTML autoescaped, Markdown escaped for GitHub."""
-import contextlib
 import functools
-import gc
 import re
-from typing import Iterator
 
 import jinja2
 from markupsafe import Markup, escape
@@ -60,21 +57,6 @@ def _finalize_markdown(value):
     if value is None:
         return ""
     return escape_markdown(value)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Building a report allocates millions of small acyclic objects (rows, frames, JSON);
-    each allocation burst triggers full cyclic-GC passes over everything the parse left
-    alive, which doubled the time of a 20,000-cluster HTML report. Nothing here makes
-    cycles, so collection can wait until the report is built."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @functools.lru_cache(maxsize=None)
