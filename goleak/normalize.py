@@ -60,21 +60,30 @@ def frame_key(frame: Frame, similarity: str) -> str:
     return "%s %s:%d" % (function, frame.file, frame.line)
 
 
-# frame -> key text, per similarity: parsers share Frame objects, so a dump with 20,000
-# distinct stacks has only a few thousand frames to format.
+# id(frame) -> key text, per similarity: parsers share Frame objects, so a dump with
+# 20,000 distinct stacks has only a few thousand frames to format. Keyed by identity, as a
+# Frame key would call its Python __hash__ for each of half a million lookups; _KEPT holds
+# the frames so that no id is reused while its entry lives.
 _FRAME_KEYS = {level: {} for level in SIMILARITIES}
+_KEPT = {level: [] for level in SIMILARITIES}
 
 
 def _frame_keys(stack: Stack, similarity: str) -> list:
     table = _FRAME_KEYS[similarity]
     if len(table) > 200_000:
         table.clear()
-    out = []
-    for f in key_frames(stack, similarity):
-        k = table.get(f)
-        if k is None:
-            k = table[f] = frame_key(f, similarity)
-        out.append(k)
+        _KEPT[similarity].clear()
+    get = table.get
+    frames = key_frames(stack, similarity)
+    out = [get(id(f)) for f in frames]
+    if None in out:  # str keys: the test runs in C
+        for i, f in enumerate(frames):
+            if out[i] is None:
+                k = table.get(id(f))
+                if k is None:
+                    k = table[id(f)] = frame_key(f, similarity)
+                    _KEPT[similarity].append(f)
+                out[i] = k
     return out
 
 

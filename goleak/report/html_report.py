@@ -153,6 +153,12 @@ class FrameTable:
             self.rows.append([f.package, f.function, f.location, f.link or "", 1 if f.is_user else 0, f.name])
         return i
 
+    def refs(self, frames: Tuple[FrameView, ...]) -> List[int]:
+        # ref() for every frame, without a Python call per frame once all are known.
+        get = self.index.get
+        out = [get(id(f), -1) for f in frames]
+        return out if -1 not in out else [self.ref(f) for f in frames]
+
 
 def cluster_record(c: ClusterView, frames: FrameTable, group: str, extra: Optional[dict] = None) -> dict:
     """What the script needs to draw one row and its stack; empty fields are left out."""
@@ -163,7 +169,7 @@ def cluster_record(c: ClusterView, frames: FrameTable, group: str, extra: Option
         "state": c.states[0][0] if c.states else "",
         "state_text": c.state_text,
         "title": c.title,
-        "frames": [frames.ref(f) for f in c.frames],
+        "frames": frames.refs(c.frames),
     }
     # Frame indexes: 0 is a real index, so these are left out only when absent.
     for key, frame in (("where", c.where), ("created_by", c.created_by)):
