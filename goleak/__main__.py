@@ -1,5 +1,5 @@
 """`python -m goleak`: the same as the goleak command."""
-from goleak.cli import entry_point
+from goleak.cli import run
 
 if __name__ == "__main__":
-    entry_point()
+    run()

@@ -675,17 +675,13 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
 
 
 def run() -> None:
+    """The `goleak` console script and `python -m goleak`."""
+    # One run builds millions of small objects with no reference cycles among them (rows,
+    # frames, tallies); the cyclic collector's passes over them cost a fifth of a large
+    # parse and free nothing. `watch`, which runs for hours, turns it back on.
+    gc.disable()
     main(prog_name="goleak")
 
 
 if __name__ == "__main__":
     run()
-
-
-def entry_point() -> None:
-    """The `goleak` console script."""
-    # One run builds millions of small objects with no reference cycles among them (rows,
-    # frames, tallies); the cyclic collector's passes over them cost a fifth of a large
-    # parse and free nothing. `watch`, which runs for hours, turns it back on.
-    gc.disable()
-    main()

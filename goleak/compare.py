@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-
 from goleak.errors import UsageError
 from goleak.flags import (CLASS_WEIGHT, GROWING, LONG_WAIT, NEW, RUNTIME_LEAKED, blocking_class, user_frame)
 from goleak.ignore import IgnoreRules
