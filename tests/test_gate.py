@@ -208,9 +208,10 @@ def test_junit_escapes_hostile_names():
 
 # -- GitHub Actions --------------------------------------------------------------------------------
 def test_repo_relative_paths():
-    assert ci.repo_relative("/home/runner/work/app/app/srv/conn.go", "/home/runner/work/app/app", None) == "srv/conn.go"
+    # /__w/REPO/REPO is GITHUB_WORKSPACE in a container job (under /home/runner otherwise).
+    assert ci.repo_relative("/__w/app/app/srv/conn.go", "/__w/app/app", None) == "srv/conn.go"
     assert ci.repo_relative("example.com/app/srv/conn.go", None, "example.com/app") == "srv/conn.go"
-    assert ci.repo_relative("/usr/local/go/src/net/http/server.go", "/home/runner/work/app/app", "x") is None
+    assert ci.repo_relative("/usr/local/go/src/net/http/server.go", "/__w/app/app", "x") is None
     assert ci.repo_relative("srv/conn.go", None, None) == "srv/conn.go"
     assert ci.module_path('// comment\nmodule example.com/leakyserver\n\ngo 1.27\n') == "example.com/leakyserver"
 
