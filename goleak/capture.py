@@ -1,6 +1,4 @@
-"""`goleak capture`: which URL holds the profile asked for, and saving a body atomically."""
-import os
-import tempfile
+"""`goleak capture`: which URL holds the profile asked for."""
 import urllib.parse
 from typing import Optional
 
@@ -45,23 +43,3 @@ def profile_url(spec: str, profile: Optional[str] = None, debug: Optional[int] =
     if debug is not None:
         query = [(k, v) for k, v in query if k != "debug"] + [("debug", str(debug))]
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), ""))
-
-
-def write_bytes_atomic(path: str, data: bytes) -> str:
-    """Write data to path through a temporary file and a rename: readers never see half a dump."""
-    target = os.path.abspath(path)
-    directory = os.path.dirname(target) or "."
-    if not os.path.isdir(directory):
-        raise UsageError("cannot write %s: directory %s does not exist" % (path, directory))
-    fd, tmp = tempfile.mkstemp(prefix=".goleak-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise UsageError("cannot write %s: %s" % (path, e.strerror or e))
-    return path

@@ -8,7 +8,6 @@ import gc
 import os
 import shutil
 import sys
-import tempfile
 import time
 from typing import Callable, List, Optional, Sequence
 
@@ -17,6 +16,7 @@ import click
 from goleak import __version__
 from goleak.errors import GoleakError, InputError, UsageError
 from goleak.model import ParseResult
+from goleak.output import check_output_dir, write_atomic
 from goleak.normalize import SIMILARITIES
 from goleak.parse import INPUT_FORMATS, ParseOptions
 from goleak.report import Format, renderer_for
@@ -257,33 +257,7 @@ def write_output(text: str, output: Optional[str], inputs: Sequence[str] = ()) -
         if spec != "-" and not is_url(spec) and os.path.exists(spec) and os.path.exists(target) \
                 and os.path.samefile(spec, target):
             raise UsageError("refusing to overwrite %s: it is one of the inputs" % output)
-    directory = os.path.dirname(target) or "."
-    if not os.path.isdir(directory):
-        raise UsageError("cannot write %s: directory %s does not exist" % (output, directory))
-    fd, tmp = tempfile.mkstemp(prefix=".goleak-", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp makes the file private (0600); a report is an ordinary file (0666 - umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise UsageError("cannot write %s: %s" % (output, e.strerror or e))
-
-
-def check_output_dir(output: Optional[str]) -> None:
-    """Refuse an -o whose directory does not exist before the work, not after it."""
-    if not output or output == "-":
-        return
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise UsageError("cannot write %s: directory %s does not exist" % (output, directory))
+    write_atomic(output, text.encode("utf-8"))
 
 
 def render(view, fmt: str, options: ReportOptions) -> str:
@@ -585,7 +559,7 @@ def capture(url, output, profile, debug_level, input_format, jobs, timeout, max_
       goleak capture http://127.0.0.1:6060 --profile goroutineleak -o leaked.txt
       goleak capture http://127.0.0.1:6060 --debug 0 -o goroutines.pb.gz
     """
-    from goleak.capture import profile_url, write_bytes_atomic
+    from goleak.capture import profile_url
     from goleak.sources import fetch_bytes, parse_source_bytes
     target = profile_url(url, profile, debug_level)
     name = display_name(target)
@@ -596,7 +570,7 @@ def capture(url, output, profile, debug_level, input_format, jobs, timeout, max_
     if output == "-":
         click.get_binary_stream("stdout").write(data)
     else:
-        write_bytes_atomic(output, data)
+        write_atomic(output, data)
     snap = result.snapshots[-1]
     click.echo("goleak: saved %s (%s, %d goroutines, %d bytes) to %s" % (
         name, snap.format, snap.total, len(data), "stdout" if output == "-" else output), err=True)
@@ -634,7 +608,7 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
       goleak watch http://127.0.0.1:6060 --interval 500ms --count 20 --save-dir snapshots/
       goleak watch http://127.0.0.1:6060 --interval 1s --count 30 --format json -o watch.json
     """
-    from goleak.capture import profile_url, write_bytes_atomic
+    from goleak.capture import profile_url
     from goleak.report.gate_view import shows_report
     from goleak.report.watch_view import build_watch_view, poll_lines_to_stderr
     from goleak.sources import fetch_bytes, parse_source_bytes
@@ -661,7 +635,7 @@ def watch(ctx, url, interval, count, duration, forever, save_dir, fail_on_leak, 
         parse=lambda body, name: parse_source_bytes(body, name, parse_opts, target).snapshots[-1],
         wall_clock=time.time, monotonic=time.monotonic, sleep=time.sleep,
         emit=lambda line: click.echo(line, err=lines_to_stderr),
-        save=(lambda name, data: write_bytes_atomic(os.path.join(save_dir, name), data)) if save_dir else None)
+        save=(lambda name, data: write_atomic(os.path.join(save_dir, name), data)) if save_dir else None)
     end = "%d polls" % count if count else ("for %s" % duration if duration else "until Ctrl-C")
     click.echo("goleak: watching %s every %s, %s; Ctrl-C ends it with the verdict so far" % (
         display_name(target), interval, end), err=True)

@@ -1,5 +1,5 @@
 """Snapshots -> clusters: one pass over the groups, deterministic order."""
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, Snapshot, StackGroup
 from goleak.parse.build import stack_sort_key
@@ -43,36 +43,43 @@ def cluster_snapshots(snapshots: Iterable[Snapshot], similarity: str = "default"
 
 def _merge(acc: _Acc, sig_cache) -> Cluster:
     groups = acc.groups
-    cid = digest(acc.signature + "\n[" + acc.state + "]")
+    rep = groups[0] if len(groups) == 1 else representative(groups)
+    return merge_groups(groups, digest(acc.signature + "\n[" + acc.state + "]"), digest(sig_cache[rep.stack][0]), rep)
+
+
+def representative(groups: List[StackGroup]) -> StackGroup:
+    # The biggest group shows its stack; ties go to the shorter stack, then to the state and
+    # stack that sort first, so the choice does not depend on input order.
+    return min(groups, key=lambda g: (-g.count, len(g.stack.frames), g.state, stack_sort_key(g.stack)))
+
+
+def merge_groups(groups: List[StackGroup], cluster_id: str, stack_id: str,
+                 rep: Optional[StackGroup] = None) -> Cluster:
+    """Groups that belong together (one stack in several states, or stacks that normalize
+    alike) as one cluster, shown with the stack of rep, by default representative(groups)."""
     if len(groups) == 1:
         # Most clusters of a big dump are one group: nothing to add up.
         g = groups[0]
         return Cluster(
-            id=cid, stack_id=digest(sig_cache[g.stack][0]), stack=g.stack, count=g.count,
+            id=cluster_id, stack_id=stack_id, stack=g.stack, count=g.count,
             states=((g.state, g.count),), wait_min=g.wait_min, wait_max=g.wait_max, leaked=g.leaked,
             locked=g.locked, labels=g.labels, labels_other=g.labels_other, sample_ids=g.sample_ids)
-    count = sum(g.count for g in groups)
     states: Dict[str, int] = {}
-    for g in groups:
-        states[g.state] = states.get(g.state, 0) + g.count
-    waits_min = [g.wait_min for g in groups if g.wait_min is not None]
-    waits_max = [g.wait_max for g in groups if g.wait_max is not None]
     labels: Dict[Tuple[str, str], int] = {}
     other: Dict[str, int] = {}
     for g in groups:
+        states[g.state] = states.get(g.state, 0) + g.count
         for lc in g.labels:
             labels[(lc.key, lc.value)] = labels.get((lc.key, lc.value), 0) + lc.goroutines
         for k, n in g.labels_other:
             other[k] = other.get(k, 0) + n
-    ids = sorted({i for g in groups for i in g.sample_ids})[:MAX_SAMPLE_IDS]
-    # Show the stack of the biggest group; ties go to the one that sorts first, so the
-    # choice does not depend on input order.
-    rep = min(groups, key=lambda g: (-g.count, len(g.stack.frames), g.state, stack_sort_key(g.stack)))
+    waits_min = [g.wait_min for g in groups if g.wait_min is not None]
+    waits_max = [g.wait_max for g in groups if g.wait_max is not None]
     return Cluster(
-        id=cid,
-        stack_id=digest(sig_cache[rep.stack][0]),
-        stack=rep.stack,
-        count=count,
+        id=cluster_id,
+        stack_id=stack_id,
+        stack=(rep or representative(groups)).stack,
+        count=sum(g.count for g in groups),
         states=tuple(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),
         wait_min=min(waits_min) if waits_min else None,
         wait_max=max(waits_max) if waits_max else None,
@@ -80,5 +87,5 @@ def _merge(acc: _Acc, sig_cache) -> Cluster:
         locked=sum(g.locked for g in groups),
         labels=tuple(LabelCount(k, v, n) for (k, v), n in sorted(labels.items())),
         labels_other=tuple(sorted(other.items())),
-        sample_ids=tuple(ids),
+        sample_ids=tuple(sorted({i for g in groups for i in g.sample_ids})[:MAX_SAMPLE_IDS]),
     )

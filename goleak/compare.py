@@ -33,12 +33,12 @@ import math
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from goleak.cluster import merge_groups
 from goleak.errors import UsageError
 from goleak.flags import (CLASS_WEIGHT, GROWING, LONG_WAIT, NEW, RUNTIME_LEAKED, blocking_class, user_frame)
 from goleak.ignore import IgnoreRules
-from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, ParseResult, Snapshot, Stack, StackGroup, Warning
+from goleak.model import Cluster, ParseResult, Snapshot, Stack, StackGroup, Warning
 from goleak.normalize import digest, fuzzy_text, stack_signature, strip_closure_suffix
-from goleak.parse.build import stack_sort_text
 from goleak.paths import is_runtime_function
 from goleak.summary import DEFAULT_MIN_WAIT
 
@@ -303,40 +303,7 @@ def _key_stack(stack: Stack, without_created_by: bool) -> Stack:
 
 def _merge_groups(groups: Sequence[StackGroup], row_id: str) -> Cluster:
     """The groups of one stack in one snapshot (one per state) as a single cluster."""
-    if len(groups) == 1:
-        # The common case by far: one group, nothing to add up.
-        g = groups[0]
-        return Cluster(id=row_id, stack_id=row_id, stack=g.stack, count=g.count, states=((g.state, g.count),),
-                       wait_min=g.wait_min, wait_max=g.wait_max, leaked=g.leaked, locked=g.locked,
-                       labels=g.labels, labels_other=g.labels_other, sample_ids=g.sample_ids)
-    states: Dict[str, int] = {}
-    labels: Dict[Tuple[str, str], int] = {}
-    other: Dict[str, int] = {}
-    for g in groups:
-        states[g.state] = states.get(g.state, 0) + g.count
-        for lc in g.labels:
-            labels[(lc.key, lc.value)] = labels.get((lc.key, lc.value), 0) + lc.goroutines
-        for k, n in g.labels_other:
-            other[k] = other.get(k, 0) + n
-    waits_min = [g.wait_min for g in groups if g.wait_min is not None]
-    waits_max = [g.wait_max for g in groups if g.wait_max is not None]
-    # Show the stack of the biggest group; ties go to the state that sorts first, then to
-    # the shorter stack, so the choice does not depend on input order.
-    rep = min(groups, key=lambda g: (-g.count, g.state, len(g.stack.frames), stack_sort_text(g.stack)))
-    return Cluster(
-        id=row_id,
-        stack_id=row_id,
-        stack=rep.stack,
-        count=sum(g.count for g in groups),
-        states=tuple(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),
-        wait_min=min(waits_min) if waits_min else None,
-        wait_max=max(waits_max) if waits_max else None,
-        leaked=sum(g.leaked for g in groups),
-        locked=sum(g.locked for g in groups),
-        labels=tuple(LabelCount(k, v, n) for (k, v), n in sorted(labels.items())),
-        labels_other=tuple(sorted(other.items())),
-        sample_ids=tuple(sorted({i for g in groups for i in g.sample_ids})[:MAX_SAMPLE_IDS]),
-    )
+    return merge_groups(list(groups), row_id, row_id)
 
 
 def _entries(snapshot: Snapshot, settings: CompareSettings, without_created_by: bool, codes: _Codes,

@@ -127,9 +127,6 @@ class Tally:
         )
 
 
-def stack_sort_text(stack: Stack) -> str:
-    return "\n".join("%s %s:%d" % (f.function, f.file, f.line) for f in stack.frames)
-
 
 _ORDER = operator.attrgetter("order")
 

@@ -13,7 +13,7 @@ Two paths share one reader:
   (tests/test_fastpath.py proves it on every fixture).
 """
 import re
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from goleak.model import Ancestor, Frame, Goroutine, Stack
 from goleak.parse import lines as L
