@@ -1,4 +1,5 @@
 """The immutable data model every stage shares: frames, stacks, goroutines, groups, snapshots."""
+import operator
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -49,6 +50,9 @@ def _unpickled_frame(function: str, file: str, line: int, args: str) -> Frame:
     return frame
 
 
+_FRAME_HASH = operator.attrgetter("_hash")
+
+
 @dataclass(frozen=True)
 class Stack:
     frames: Tuple[Frame, ...]
@@ -63,8 +67,10 @@ class Stack:
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_hash", hash((self.frames, self.created_by, self.elided, self.truncated,
-                                                self.unavailable)))
+        # The frames' stored hashes, read by a C-level getter: hashing the tuple of frames
+        # would call Frame.__hash__ in Python once per frame.
+        object.__setattr__(self, "_hash", hash((tuple(map(_FRAME_HASH, self.frames)), self.created_by, self.elided,
+                                                self.truncated, self.unavailable)))
 
     def __hash__(self) -> int:
         return self._hash

@@ -73,9 +73,8 @@ def _frame_keys(stack: Stack, similarity: str) -> list:
     if len(table) > 200_000:
         table.clear()
         _KEPT[similarity].clear()
-    get = table.get
     frames = key_frames(stack, similarity)
-    out = [get(id(f)) for f in frames]
+    out = list(map(table.get, map(id, frames)))  # C-level: no Python step per frame
     if None in out:  # str keys: the test runs in C
         for i, f in enumerate(frames):
             if out[i] is None:

@@ -4,6 +4,7 @@ Ranges start and end just after a blank line, so every worker sees exactly the s
 single-process reader would; results are merged in file order. Workers read the file
 themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct stack) do.
 """
+import itertools
 import multiprocessing
 import os
 from typing import List, Optional, Tuple
@@ -48,16 +49,21 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     parts = jobs
     bounds = sorted({_align(path, size * i // parts, size) for i in range(parts)} | {size})
     ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
+    from goleak.parse import read_file_pieces, read_text_builders
     ctx = _context()
     if ctx is None or len(ranges) < 2:
-        from goleak.parse import read_file_pieces, read_text_builders
         return read_text_builders(read_file_pieces(path, path), options.keep_args, progress)[0]
     merged: List[SnapshotBuilder] = []
     lines_before = 0
-    with ctx.Pool(jobs) as pool:
-        for (_, a, b, _), (builders, lines) in zip(ranges, pool.imap(_read_range, ranges)):
+    # The parent reads the first range itself while the workers read the rest: it would
+    # only wait otherwise, and its own builders need no pickling.
+    with ctx.Pool(len(ranges) - 1) as pool:
+        pending = pool.imap(_read_range, ranges[1:])
+        first = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]), options.keep_args,
+                                   progress)
+        for (_, a, b, _), (builders, lines) in zip(ranges, itertools.chain([first], pending)):
             for i, builder in enumerate(builders):
-                if builder.total == 0 and not builder.groups and not builder.warnings:
+                if builder.total == 0 and not builder.groups and not builder.raw and not builder.warnings:
                     continue
                 if merged and i == 0 and not builder.started_new:
                     merged[-1].merge(builder, lines_before)

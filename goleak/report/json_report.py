@@ -30,6 +30,15 @@ class _FrameJson:
 
 
 def cluster_json(c: ClusterView, frame_json=frame_json) -> dict:
+    data = _cluster_fields(c)
+    data["frames"] = [frame_json(f) for f in c.frames]
+    data["created_by"] = frame_json(c.created_by)
+    data["where"] = frame_json(c.where)
+    return data
+
+
+def _cluster_fields(c: ClusterView) -> dict:
+    """A cluster's JSON object without its three frame fields."""
     return {
         "id": c.id,
         "stack_id": c.stack_id,
@@ -40,13 +49,10 @@ def cluster_json(c: ClusterView, frame_json=frame_json) -> dict:
         "locked_to_thread": c.locked,
         "labels": {k: {v: n for v, n in vals} for k, vals in c.labels},
         "labels_other": {k: n for k, n in c.labels_other},
-        "frames": [frame_json(f) for f in c.frames],
-        "created_by": frame_json(c.created_by),
         "elided_frames": c.elided,
         "truncated": c.truncated,
         "stack_unavailable": c.unavailable,
         "flags": list(c.flags),
-        "where": frame_json(c.where),
         "sample_ids": list(c.sample_ids),
     }
 
@@ -149,28 +155,35 @@ class _SplicedFrames:
     """
 
     def __init__(self):
-        self.memo: Dict[int, tuple] = {}  # id(view) -> (view kept alive, its JSON text)
+        self.texts: Dict[int, str] = {}  # id(view) -> its JSON text
+        self.kept: list = []  # every view with a text, so that no id is reused
 
     def text(self, f: Optional[FrameView]) -> str:
-        hit = self.memo.get(id(f))
-        if hit is None:
-            hit = self.memo[id(f)] = (f, _dumps(frame_json(f)))
-        return hit[1]
+        text = self.texts.get(id(f))
+        if text is None:
+            text = self.texts[id(f)] = _dumps(frame_json(f))
+            self.kept.append(f)
+        return text
+
+    def frames(self, frames) -> str:
+        # Half a million frames in a 20,000-cluster dump: joined through C-level maps, with
+        # no Python step per frame once every frame has its text.
+        try:
+            return ",".join(map(self.texts.__getitem__, map(id, frames)))
+        except KeyError:
+            return ",".join(map(self.text, frames))
 
     def cluster(self, c: ClusterView) -> str:
-        data = cluster_json(c, _no_frame)
+        data = _cluster_fields(c)
         data["frames"] = []
+        data["created_by"] = data["where"] = None
         out = _dumps(data)
-        out = out.replace('"frames":[]', '"frames":[' + ",".join(self.text(f) for f in c.frames) + "]", 1)
+        out = out.replace('"frames":[]', '"frames":[' + self.frames(c.frames) + "]", 1)
         if c.created_by is not None:
             out = out.replace('"created_by":null', '"created_by":' + self.text(c.created_by), 1)
         if c.where is not None:
             out = out.replace('"where":null', '"where":' + self.text(c.where), 1)
         return out
-
-
-def _no_frame(f):
-    return None
 
 
 def render_summary(view: SummaryView) -> str:
