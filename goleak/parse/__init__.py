@@ -103,9 +103,10 @@ def _normalize_newlines(pieces: Iterable[bytes]) -> Iterator[bytes]:
         yield carry
 
 
-def read_text_builders(pieces: Iterable[bytes], keep_args: bool, progress: Optional[Progress] = None
-                       ) -> Tuple[List[SnapshotBuilder], int]:
-    reader = BlockReader(keep_args)
+def read_text_builders(pieces: Iterable[bytes], keep_args: bool, progress: Optional[Progress] = None,
+                       reader: Optional[BlockReader] = None) -> Tuple[List[SnapshotBuilder], int]:
+    if reader is None:
+        reader = BlockReader(keep_args)
     for piece in _normalize_newlines(pieces):
         reader.feed(piece)
         if progress is not None:

@@ -191,19 +191,24 @@ class SnapshotBuilder:
         """Fold fast-path tallies into the parsed groups (once, at the end)."""
         for stack, by_header in self.raw.values():
             for fields, hc in by_header.items():
-                key = (stack, fields.state)
-                t = self.groups.get(key)
-                if t is None:
-                    t = self.groups[key] = Tally()
-                t.add(None, hc.count, fields.wait, fields.leaked, fields.locked, fields.labels)
-                # The fast path counts goroutines here, not per stanza.
-                self.total += hc.count
-                for gid in hc.ids:
-                    t.add_id(gid)
+                self.add_tally(stack, fields, hc.count, hc.ids)
         self.raw = {}
 
+    def add_tally(self, stack: Stack, fields, count: int, ids: List[int]) -> None:
+        """`count` goroutines of one stanza key and one header text (HeaderFields)."""
+        key = (stack, fields.state)
+        t = self.groups.get(key)
+        if t is None:
+            t = self.groups[key] = Tally()
+        t.add(None, count, fields.wait, fields.leaked, fields.locked, fields.labels)
+        # The fast path counts goroutines here, not per stanza.
+        self.total += count
+        for gid in ids:
+            t.add_id(gid)
+
     def merge(self, other: "SnapshotBuilder", line_shift: int) -> None:
-        self.absorb_raw()
+        # This builder's raw tallies stay raw until finish(); a parallel worker's arrive
+        # through BlockReader.import_raw, so other.raw is empty there.
         other.absorb_raw()
         self.total += other.total
         for key, tally in other.groups.items():

@@ -158,7 +158,7 @@ _LABEL_RE = re.compile(
 class HeaderFields:
     """What the bracket of a goroutine header says, parsed once per distinct text."""
 
-    __slots__ = ("state", "wait", "leaked", "locked", "bubble", "labels")
+    __slots__ = ("state", "wait", "leaked", "locked", "bubble", "labels", "text")
 
     def __init__(self, state, wait, leaked, locked, bubble, labels):
         self.state = state
@@ -167,6 +167,7 @@ class HeaderFields:
         self.locked = locked
         self.bubble = bubble
         self.labels = labels
+        self.text = b""  # the header bytes after the id, where the fast path read them
 
 
 def parse_bracket(bracket: str, labels_text: Optional[str]) -> Optional[HeaderFields]:

@@ -32,13 +32,15 @@ def _align(path: str, pos: int, size: int) -> int:
     return size
 
 
-def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder], int]:
+def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder], list, int]:
     from goleak.parse import read_file_pieces, read_text_builders
+    from goleak.parse.text import BlockReader
     path, start, end, keep_args = args
-    builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args)
-    for b in builders:
-        b.absorb_raw()  # Stacks and tallies pickle; the raw stanza keys need not travel
-    return builders, lines
+    reader = BlockReader(keep_args)
+    builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args, reader=reader)
+    # The fast-path tallies travel as plain tuples (see BlockReader.export_raw).
+    exported = [reader.export_raw(b) for b in builders]
+    return builders, exported, lines
 
 
 def parse_file_parallel(path: str, size: int, options, progress=None) -> List[SnapshotBuilder]:
@@ -53,23 +55,29 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     ctx = _context()
     if ctx is None or len(ranges) < 2:
         return read_text_builders(read_file_pieces(path, path), options.keep_args, progress)[0]
+    from goleak.parse.text import BlockReader
     merged: List[SnapshotBuilder] = []
     lines_before = 0
-    # The parent reads the first range itself while the workers read the rest: it would
-    # only wait otherwise, and its own builders need no pickling.
+    # The parent reads the first range itself while the workers read the rest (it would
+    # only wait otherwise), then folds their tallies into its own.
     with ctx.Pool(len(ranges) - 1) as pool:
         pending = pool.imap(_read_range, ranges[1:])
-        first = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]), options.keep_args,
-                                   progress)
-        for (_, a, b, _), (builders, lines) in zip(ranges, itertools.chain([first], pending)):
+        reader = BlockReader(options.keep_args)
+        builders, lines = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]),
+                                             options.keep_args, progress, reader)
+        first = (builders, [None] * len(builders), lines)
+        for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], pending)):
             for i, builder in enumerate(builders):
-                if builder.total == 0 and not builder.groups and not builder.raw and not builder.warnings:
+                if builder.total == 0 and not builder.groups and not builder.raw \
+                        and not (exported[i] and exported[i][1]) and not builder.warnings:
                     continue
                 if merged and i == 0 and not builder.started_new:
                     merged[-1].merge(builder, lines_before)
                 else:
                     _shift_lines(builder, lines_before)
                     merged.append(builder)
+                if exported[i]:
+                    reader.import_raw(merged[-1], exported[i])
             lines_before += lines
             if progress is not None:
                 progress(b)
