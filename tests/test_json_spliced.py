@@ -22,3 +22,26 @@ def test_spliced_text_equals_plain_dump(path):
     plain = json.dumps(json_report.summary_json(view), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert text == plain + "\n"
     assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_hostile_strings_are_written_as_json_dumps_writes_them():
+    # Quotes, backslashes, control characters, markup and non-ASCII in function names, file
+    # paths, label keys and values: the hand-written cluster text must still be json.dumps.
+    from tests.report_helpers import HOSTILE_DUMP
+    from goleak.parse import ParseOptions, parse_bytes
+    dump = HOSTILE_DUMP + (
+        "\ngoroutine 10 [chan send (nil chan), 3 minutes] {k\\\\ey: \"v\\\\al\\tue é日\", \"\\\"\": \"\"}:\n"
+        "main.\u00e9\u65e5\\back\"quote(0x1)\n"
+        "\t/src/app/\u2028line\\sep.go:4 +0x1\n"
+    )
+    view = build_summary_view(summarize([parse_bytes(dump.encode(), "hostile.txt", ParseOptions())]),
+                              ReportOptions())
+    text = json_report.render(view)
+    plain = json.dumps(json_report.summary_json(view), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert text == plain + "\n"
+    data = json.loads(text)
+    assert data["total"] == 4
+    functions = {f["function"] for c in data["clusters"] for f in c["frames"]}
+    assert 'main.\u00e9\u65e5\\back"quote' in functions
+    labels = [c["labels"] for c in data["clusters"] if c["labels"]]
+    assert {'"': {"": 1}, "k\\\\ey": {"v\\al\tue é日": 1}} in labels

@@ -145,20 +145,37 @@ def _dumps(data) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-class _SplicedFrames:
-    """Encodes each distinct frame once and splices it into cluster texts.
+# The C string encoder json.dumps(ensure_ascii=False) itself uses: quotes, backslashes and
+# control characters escaped, everything else kept as is.
+_string = json.encoder.encode_basestring
 
-    A cluster is dumped with its frame fields emptied, then the frames' JSON goes in at
-    the tokens `"frames":[]`, `"created_by":null` and `"where":null`. Those tokens can only
-    be structure, never text from a dump: inside a JSON string every quote is escaped, and
-    the dict-valued `labels` and number-valued `states` cannot hold `[]` or `null`.
-    """
+
+def _counts(pairs) -> str:
+    """{key: count} with sorted keys, as json.dumps writes it."""
+    return "{" + ",".join([_string(k) + ":" + str(n) for k, n in sorted(dict(pairs).items())]) + "}"
+
+
+def _bool(value) -> str:
+    return "true" if value else "false"
+
+
+# A cluster object with its keys in sorted order; each %s is filled with JSON text.
+_CLUSTER = ('{"count":%d,"created_by":%s,"elided_frames":%d,"flags":[%s],"frames":[%s],"id":%s,"labels":%s,'
+            '"labels_other":%s,"leaked":%d,"locked_to_thread":%d,"sample_ids":[%s],"stack_id":%s,'
+            '"stack_unavailable":%s,"states":%s,"truncated":%s,"wait_minutes":%s,"where":%s}')
+
+
+class _ClusterTexts:
+    """Writes cluster_json(c) as json.dumps would, without building the dict: a 20,000-cluster
+    summary holds half a million frames and 87 MB of JSON. Each distinct frame is encoded
+    once; tests/test_json_spliced.py proves the text equal to json.dumps, hostile strings
+    included."""
 
     def __init__(self):
-        self.texts: Dict[int, str] = {}  # id(view) -> its JSON text
+        self.texts: Dict[int, str] = {id(None): "null"}  # id(FrameView) -> its JSON text
         self.kept: list = []  # every view with a text, so that no id is reused
 
-    def text(self, f: Optional[FrameView]) -> str:
+    def frame(self, f: Optional[FrameView]) -> str:
         text = self.texts.get(id(f))
         if text is None:
             text = self.texts[id(f)] = _dumps(frame_json(f))
@@ -166,43 +183,48 @@ class _SplicedFrames:
         return text
 
     def frames(self, frames) -> str:
-        # Half a million frames in a 20,000-cluster dump: joined through C-level maps, with
-        # no Python step per frame once every frame has its text.
+        # Joined through C-level maps, with no Python step per frame once every frame has
+        # its text.
         try:
             return ",".join(map(self.texts.__getitem__, map(id, frames)))
         except KeyError:
-            return ",".join(map(self.text, frames))
+            return ",".join(map(self.frame, frames))
 
     def cluster(self, c: ClusterView) -> str:
-        data = _cluster_fields(c)
-        data["frames"] = []
-        data["created_by"] = data["where"] = None
-        out = _dumps(data)
-        out = out.replace('"frames":[]', '"frames":[' + self.frames(c.frames) + "]", 1)
-        if c.created_by is not None:
-            out = out.replace('"created_by":null', '"created_by":' + self.text(c.created_by), 1)
-        if c.where is not None:
-            out = out.replace('"where":null', '"where":' + self.text(c.where), 1)
-        return out
+        return _CLUSTER % (
+            c.count, self.frame(c.created_by), c.elided, ",".join(map(_string, c.flags)), self.frames(c.frames),
+            _string(c.id),
+            "{" + ",".join([_string(k) + ":" + _counts(vals) for k, vals in sorted(dict(c.labels).items())]) + "}",
+            _counts(c.labels_other), c.leaked, c.locked, ",".join(map(str, c.sample_ids)), _string(c.stack_id),
+            _bool(c.unavailable), _counts(c.states), _bool(c.truncated),
+            "null" if c.wait_max is None else '{"max":%d,"min":%d}' % (c.wait_max, c.wait_min),
+            self.frame(c.where))
 
 
 def render_summary(view: SummaryView) -> str:
-    """summary_json, dumped, without encoding the same frame 20,000 times.
+    """summary_json, dumped, with its newline, without encoding the same frame 20,000 times.
 
     Sorted keys put "clusters" first, so the clusters' texts go right after `{"clusters":[`;
-    tests/test_report_json.py proves the text equals json.dumps(summary_json(view)).
+    tests/test_json_spliced.py proves the text equals json.dumps(summary_json(view)).
     """
     data = summary_json(dataclasses.replace(view, clusters=()))
     del data["clusters"]
-    splice = _SplicedFrames()
     rest = _dumps(data)
-    return '{"clusters":[' + ",".join(splice.cluster(c) for c in view.clusters) + "]" + \
-        ("," + rest[1:] if rest != "{}" else "}")
+    head = '{"clusters":['
+    tail = "]" + ("," + rest[1:] if rest != "{}" else "}") + "\n"
+    texts = list(map(_ClusterTexts().cluster, view.clusters))
+    if not texts:
+        return head + tail
+    # The head and tail join the first and last cluster, so the whole text is copied once
+    # (by the join), not once more per `+`.
+    texts[0] = head + texts[0]
+    texts[-1] += tail
+    return ",".join(texts)
 
 
 def render(view, options=None) -> str:
     if type(view) is SummaryView:
-        return render_summary(view) + "\n"
+        return render_summary(view)
     builder = _BUILDERS.get(type(view))
     data = builder(view) if builder is not None else view.to_json()
     return _dumps(data) + "\n"
