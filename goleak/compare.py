@@ -40,6 +40,7 @@ from goleak.ignore import IgnoreRules
 from goleak.model import Cluster, ParseResult, Snapshot, Stack, StackGroup, Warning
 from goleak.normalize import digest, fuzzy_text, stack_signature, strip_closure_suffix
 from goleak.paths import is_runtime_function
+from goleak.records import frozen
 from goleak.summary import DEFAULT_MIN_WAIT
 
 LEAK = "leak"
@@ -95,7 +96,7 @@ class Phase:
     ignored: int  # goroutines hidden by ignore rules
 
 
-@dataclass(frozen=True)
+@frozen
 class PhaseMatch:
     """A row in one snapshot: its goroutines there (states merged) and how they were matched."""
 
@@ -108,7 +109,7 @@ class PhaseMatch:
         return self.cluster.count if self.cluster is not None else 0
 
 
-@dataclass(frozen=True)
+@frozen
 class ComparedCluster:
     id: str  # digest of the row's key (see the module docstring)
     cluster: Cluster  # as seen in the representative snapshot: the stack, labels, states to show

@@ -1,12 +1,14 @@
 """The immutable data model every stage shares: frames, stacks, goroutines, groups, snapshots."""
 import operator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional, Tuple
+
+from goleak.records import frozen
 
 LabelPair = Tuple[str, str]
 
 
-@dataclass(frozen=True)
+@frozen
 class Frame:
     """One call frame as printed: `main.(*T).run(0x1, ...)` over `\t/src/t.go:42 +0x1d`."""
 
@@ -53,7 +55,7 @@ def _unpickled_frame(function: str, file: str, line: int, args: str) -> Frame:
 _FRAME_HASH = operator.attrgetter("_hash")
 
 
-@dataclass(frozen=True)
+@frozen
 class Stack:
     frames: Tuple[Frame, ...]
     created_by: Optional[Frame] = None
@@ -76,7 +78,7 @@ class Stack:
         return self._hash
 
 
-@dataclass(frozen=True)
+@frozen
 class Ancestor:
     """An "[originating from goroutine N]:" block printed under GODEBUG=tracebackancestors."""
 
@@ -84,7 +86,7 @@ class Ancestor:
     frames: Tuple[Frame, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Goroutine:
     """One goroutine as the runtime printed it. The reference parser yields these."""
 
@@ -101,14 +103,14 @@ class Goroutine:
     line: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelCount:
     key: str
     value: str
     goroutines: int
 
 
-@dataclass(frozen=True)
+@frozen
 class StackGroup:
     """All goroutines of one snapshot that share one stack and one state.
 
@@ -134,7 +136,7 @@ MAX_LABEL_VALUES = 10
 MAX_SAMPLE_IDS = 8
 
 
-@dataclass(frozen=True)
+@frozen
 class Warning:
     source: str
     line: Optional[int]
@@ -144,7 +146,7 @@ class Warning:
         return "%s%s: %s" % (self.source, ":%d" % self.line if self.line else "", self.message)
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """One dump: a debug=2 text, a debug=1 or debug=0 profile, or the goroutines of a crash."""
 
@@ -165,7 +167,7 @@ class Snapshot:
         return self.source if self.index == 0 else "%s#%d" % (self.source, self.index + 1)
 
 
-@dataclass(frozen=True)
+@frozen
 class ParseResult:
     """Everything read from one source: its snapshots and what could not be read."""
 
@@ -174,7 +176,7 @@ class ParseResult:
     warnings: Tuple[Warning, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Cluster:
     """Goroutines whose stacks normalize to the same key (see normalize.py)."""
 

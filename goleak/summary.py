@@ -9,6 +9,7 @@ from typing import Callable, Optional, Sequence, Tuple
 from goleak.cluster import cluster_snapshots
 from goleak.flags import BLOCKED, CLASS_WEIGHT, LONG_WAIT, RUNTIME_LEAKED, blocking_class, cluster_flags
 from goleak.model import Cluster, ParseResult, Snapshot, Warning
+from goleak.records import frozen
 
 # A blocked-forever cluster smaller than this is ordinary plumbing (a few workers waiting
 # for jobs), not a suspect, unless the runtime proved it leaked or it waited long.
@@ -27,7 +28,7 @@ class SummarySettings:
     ignore: Optional[Callable[[Cluster], bool]] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Suspect:
     cluster: Cluster
     score: float

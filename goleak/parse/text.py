@@ -13,7 +13,6 @@ Two paths share one reader:
   (tests/test_fastpath.py proves it on every fixture).
 """
 import re
-from itertools import repeat
 from typing import Callable, List, Optional, Tuple
 
 from goleak.model import Ancestor, Frame, Goroutine, Stack

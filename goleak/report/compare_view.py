@@ -4,6 +4,7 @@ from typing import Optional, Tuple
 
 from goleak.compare import VERDICT_HELP, VERDICTS, Comparison, ComparedCluster
 from goleak.flags import FLAG_HELP
+from goleak.records import frozen
 from goleak.report.view import ClusterView, FrameViews, ReportOptions, cluster_view
 
 ARROW = "→"
@@ -20,7 +21,7 @@ class PhaseView:
     ignored: int
 
 
-@dataclass(frozen=True)
+@frozen
 class PhaseMatchView:
     count: int
     present: bool
@@ -31,7 +32,7 @@ class PhaseMatchView:
     leaked: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ComparedClusterView:
     id: str
     cluster: ClusterView  # stack, created-by, where, labels, state text of the shown snapshot

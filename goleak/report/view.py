@@ -7,9 +7,10 @@ from typing import Dict, Iterator, Optional, Tuple
 from urllib.parse import quote
 
 from goleak.errors import UsageError
-from goleak.flags import FLAG_HELP, user_frame
+from goleak.flags import FLAG_HELP
 from goleak.model import Cluster, Frame
 from goleak.paths import is_runtime_function, is_std_function, package_of, shorten_path
+from goleak.records import frozen
 from goleak.summary import Summary
 
 SCHEMA_VERSION = 1
@@ -49,7 +50,7 @@ class ReportOptions:
     generated_at: Optional[str] = None  # passed in; never read from the clock here
 
 
-@dataclass(frozen=True)
+@frozen
 class FrameView:
     function: str
     package: str
@@ -62,7 +63,7 @@ class FrameView:
     link: Optional[str] = None  # --source-url filled in, for frames in the user's repository
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterView:
     id: str
     stack_id: str
@@ -92,7 +93,7 @@ class ClusterView:
     suspect_rank: Optional[int] = None  # 1 for the first suspect
 
 
-@dataclass(frozen=True)
+@frozen
 class SnapshotView:
     name: str
     source: str
@@ -222,27 +223,35 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
                  rank: Optional[int] = None, frames_of: Optional[FrameViews] = None) -> ClusterView:
     fv = frames_of or FrameViews(opts)
     frames = fv.many(c.stack.frames)
-    where_frame = user_frame(c.stack)
-    where = fv(where_frame) if where_frame else None
-    by_key = {}
-    for lc in c.labels:
-        by_key.setdefault(lc.key, []).append((lc.value, lc.goroutines))
-    labels = tuple((k, tuple(sorted(v, key=lambda vn: (-vn[1], vn[0])))) for k, v in sorted(by_key.items()))
-    labels_text = ", ".join(
-        "%s=%s" % (k, "|".join(v for v, _ in vals[:3]) + ("|…" if len(vals) > 3 else "")) for k, vals in labels)
+    # flags.user_frame, read off the views: each knows whether its frame is user code.
+    where = None
+    for v in frames:
+        if v.is_user and v.function not in ("?", "??"):
+            where = v
+            break
+    if c.labels:
+        by_key: Dict[str, list] = {}
+        for lc in c.labels:
+            by_key.setdefault(lc.key, []).append((lc.value, lc.goroutines))
+        labels = tuple((k, tuple(sorted(v, key=lambda vn: (-vn[1], vn[0])))) for k, v in sorted(by_key.items()))
+        labels_text = ", ".join(
+            "%s=%s" % (k, "|".join(v for v, _ in vals[:3]) + ("|…" if len(vals) > 3 else "")) for k, vals in labels)
+    else:  # most clusters of a big dump: nothing to sort
+        labels, labels_text = (), ""
     if c.wait_max is None:
         wait_text = ""
     elif c.wait_min == c.wait_max:
         wait_text = "%d min" % c.wait_max
     else:
         wait_text = "%d-%d min" % (c.wait_min, c.wait_max)
-    title_frame = where_frame or (c.stack.frames[0] if c.stack.frames else None)
+    title_frame = where or (frames[0] if frames else None)
     return ClusterView(
         id=c.id,
         stack_id=c.stack_id,
         count=c.count,
         states=c.states,
-        state_text=", ".join("%s %d" % (s or "?", n) if len(c.states) > 1 else (s or "?") for s, n in c.states),
+        state_text=(c.states[0][0] or "?") if len(c.states) == 1 else ", ".join(
+            "%s %d" % (s or "?", n) for s, n in c.states),
         wait_min=c.wait_min,
         wait_max=c.wait_max,
         wait_text=wait_text,
@@ -259,7 +268,7 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
         truncated=c.stack.truncated,
         unavailable=c.stack.unavailable,
         flags=flags,
-        flag_help=tuple((f, FLAG_HELP.get(f, "")) for f in flags),
+        flag_help=tuple([(f, FLAG_HELP.get(f, "")) for f in flags]),
         where=where,
         title=title_frame.function if title_frame else "(no frames)",
         sample_ids=c.sample_ids,
