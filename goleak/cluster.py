@@ -3,7 +3,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, Snapshot, StackGroup
 from goleak.parse.build import stack_sort_key
-from goleak.normalize import digest, signatures, state_key
+from goleak.normalize import digest, digest_pair, signatures, state_key
 
 
 class _Acc:
@@ -43,8 +43,15 @@ def cluster_snapshots(snapshots: Iterable[Snapshot], similarity: str = "default"
 
 def _merge(acc: _Acc, sig_cache) -> Cluster:
     groups = acc.groups
-    rep = groups[0] if len(groups) == 1 else representative(groups)
-    return merge_groups(groups, digest(acc.signature + "\n[" + acc.state + "]"), digest(sig_cache[rep.stack][0]), rep)
+    suffix = "\n[" + acc.state + "]"
+    if len(groups) == 1:
+        # One stack: its frames signature starts its stack signature, so one hash pass
+        # gives both ids.
+        frames = sig_cache[groups[0].stack][0]
+        stack_id, cluster_id = digest_pair(frames, acc.signature[len(frames):] + suffix)
+        return merge_groups(groups, cluster_id, stack_id, groups[0])
+    rep = representative(groups)
+    return merge_groups(groups, digest(acc.signature + suffix), digest(sig_cache[rep.stack][0]), rep)
 
 
 def representative(groups: List[StackGroup]) -> StackGroup:

@@ -68,12 +68,11 @@ _FRAME_KEYS = {level: {} for level in SIMILARITIES}
 _KEPT = {level: [] for level in SIMILARITIES}
 
 
-def _frame_keys(stack: Stack, similarity: str) -> list:
+def _frame_keys(frames: Tuple[Frame, ...], similarity: str) -> list:
     table = _FRAME_KEYS[similarity]
     if len(table) > 200_000:
         table.clear()
         _KEPT[similarity].clear()
-    frames = key_frames(stack, similarity)
     out = list(map(table.get, map(id, frames)))  # C-level: no Python step per frame
     if None in out:  # str keys: the test runs in C
         for i, f in enumerate(frames):
@@ -89,15 +88,16 @@ def _frame_keys(stack: Stack, similarity: str) -> list:
 def frames_signature(stack: Stack, similarity: str) -> str:
     """The frames alone: what debug=1 and debug=0 profiles (no created-by, no state) share
     with debug=2 text, so clusters match across formats."""
-    return "\n".join(_frame_keys(stack, similarity))
+    return "\n".join(_frame_keys(key_frames(stack, similarity), similarity))
 
 
 def signatures(stack: Stack, similarity: str) -> Tuple[str, str]:
-    """(frames signature, stack signature), built from one pass over the frames."""
-    frames = "\n".join(_frame_keys(stack, similarity))
+    """(frames signature, stack signature), built from one pass over the frames. The stack
+    signature always starts with the frames signature (see digest_pair)."""
+    frames = "\n".join(_frame_keys(key_frames(stack, similarity), similarity))
     tail = []
     if stack.created_by is not None:
-        tail.append("created by " + frame_key(stack.created_by, similarity))
+        tail.append("created by " + _frame_keys((stack.created_by,), similarity)[0])
     if stack.unavailable:
         tail.append("<stack unavailable>")
     if not tail:
@@ -117,6 +117,14 @@ def state_key(state: str, similarity: str) -> str:
 def digest(text: str) -> str:
     # sha1 of the text, not Python's hash(): keys must match across processes and runs.
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def digest_pair(prefix: str, suffix: str) -> Tuple[str, str]:
+    """(digest(prefix), digest(prefix + suffix)), hashing the prefix once."""
+    h = hashlib.sha1(prefix.encode("utf-8", "surrogatepass"))
+    first = h.hexdigest()[:12]
+    h.update(suffix.encode("utf-8", "surrogatepass"))
+    return first, h.hexdigest()[:12]
 
 
 def fuzzy_text(stack: Stack) -> str:

@@ -65,6 +65,8 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
         reader = BlockReader(options.keep_args)
         builders, lines = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]),
                                              options.keep_args, progress, reader)
+        for builder in builders:
+            builder.absorb_raw()  # while the workers finish: the imports add to the same groups
         first = (builders, [None] * len(builders), lines)
         for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], pending)):
             for i, builder in enumerate(builders):
