@@ -9,7 +9,6 @@ or CPU profile, or a 404 is named for what it is instead of "no dump found".
 import base64
 import os
 import re
-import socket
 import sys
 import urllib.parse
 import zlib
@@ -404,6 +403,7 @@ def _http_error_message(code: int, reason: str, spec: str) -> str:
 
 
 def _connect_error_message(reason, parts: urllib.parse.SplitResult, timeout: float) -> str:
+    import socket  # loaded by urllib.request already; only URL sources get here
     where = parts.netloc.rsplit("@", 1)[-1]
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused: nothing is listening on %s; is the service running, and is that its pprof port?" % where
@@ -443,6 +443,7 @@ def fetch_bytes(spec: str, fetch_options: FetchOptions,
 
 
 def _response_pieces(resp, name: str) -> Iterator[bytes]:
+    import socket  # loaded by urllib.request already
     # Content-Encoding: gzip is transport compression (a proxy or middleware added it); a
     # debug=0 body is gzip by itself, without that header, which the parser recognises.
     # Inflating in bounded steps keeps a gzip bomb from reaching memory before --max-bytes

@@ -100,6 +100,10 @@ class Tally:
             ids.pop()
 
     def to_group(self, stack: Stack, state: str) -> StackGroup:
+        if not self.labels and not self.other:
+            # No labels (most groups of a big dump): nothing to rank.
+            return StackGroup(stack, state, self.count, self.leaked, self.locked, self.wait_min, self.wait_max,
+                              (), (), tuple(self.ids))
         # Per key: the most frequent values (ties by value), the rest counted as other.
         by_key: Dict[str, List[Tuple[str, int]]] = {}
         for (k, v), n in self.labels.items():

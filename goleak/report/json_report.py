@@ -1,10 +1,14 @@
 """JSON: the stable, documented schema (docs/json-schema.md). Sorted keys, contract names."""
+from __future__ import annotations
+
 import dataclasses
 import json
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
-from goleak.report.compare_view import CompareView, ComparedClusterView
 from goleak.report.view import SCHEMA_VERSION, ClusterView, FrameView, SummaryView
+
+if TYPE_CHECKING:  # imported when a compare report is rendered: `summary` needs none of it
+    from goleak.report.compare_view import CompareView, ComparedClusterView
 
 
 def frame_json(f: Optional[FrameView]):
@@ -131,8 +135,16 @@ def compare_json(view: CompareView) -> dict:
 # One builder per view type; a new command adds its view here, not a branch in cli.py.
 _BUILDERS: Dict[type, Callable[..., dict]] = {
     SummaryView: summary_json,
-    CompareView: compare_json,
 }
+
+
+def _builder_for(view) -> Optional[Callable[..., dict]]:
+    builder = _BUILDERS.get(type(view))
+    if builder is None:
+        from goleak.report.compare_view import CompareView
+        _BUILDERS.setdefault(CompareView, compare_json)
+        builder = _BUILDERS.get(type(view))
+    return builder
 
 
 def register(view_type: type, builder: Callable[..., dict]) -> None:
@@ -152,6 +164,8 @@ _string = json.encoder.encode_basestring
 
 def _counts(pairs) -> str:
     """{key: count} with sorted keys, as json.dumps writes it."""
+    if len(pairs) < 2:  # most clusters: one state, no labels
+        return "{%s:%d}" % (_string(pairs[0][0]), pairs[0][1]) if pairs else "{}"
     return "{" + ",".join([_string(k) + ":" + str(n) for k, n in sorted(dict(pairs).items())]) + "}"
 
 
@@ -194,7 +208,8 @@ class _ClusterTexts:
         return _CLUSTER % (
             c.count, self.frame(c.created_by), c.elided, ",".join(map(_string, c.flags)), self.frames(c.frames),
             _string(c.id),
-            "{" + ",".join([_string(k) + ":" + _counts(vals) for k, vals in sorted(dict(c.labels).items())]) + "}",
+            "{" + ",".join([_string(k) + ":" + _counts(vals) for k, vals in sorted(dict(c.labels).items())]) + "}"
+            if c.labels else "{}",
             _counts(c.labels_other), c.leaked, c.locked, ",".join(map(str, c.sample_ids)), _string(c.stack_id),
             _bool(c.unavailable), _counts(c.states), _bool(c.truncated),
             "null" if c.wait_max is None else '{"max":%d,"min":%d}' % (c.wait_max, c.wait_min),
@@ -225,6 +240,6 @@ def render_summary(view: SummaryView) -> str:
 def render(view, options=None) -> str:
     if type(view) is SummaryView:
         return render_summary(view)
-    builder = _BUILDERS.get(type(view))
+    builder = _builder_for(view)
     data = builder(view) if builder is not None else view.to_json()
     return _dumps(data) + "\n"
