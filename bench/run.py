@@ -443,6 +443,9 @@ def main(argv=None):
     for k, v in machine.items():
         print(f"  {k:7s} {v}")
     if not args.generate_only:
+        # An installed wheel carries its bytecode; an editable install under
+        # PYTHONDONTWRITEBYTECODE (CI, this sandbox) would compile every module on each run.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "goleak")], check=False)
         ver = subprocess.run([str(goleak), "--version"], capture_output=True, text=True)
         print(f"  goleak  {(ver.stdout or ver.stderr).strip().splitlines()[0] if ver.returncode == 0 else '?'}"
               f" ({goleak})")
