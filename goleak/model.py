@@ -36,19 +36,21 @@ class Frame:
         # Frames unpickled from parallel parse workers are interned: the frames of one
         # program repeat across its stacks, and shared objects make every later table
         # lookup an identity hit instead of a field-by-field __eq__.
-        return (_unpickled_frame, (self.function, self.file, self.line, self.args))
+        return (intern_frame, (self.function, self.file, self.line, self.args))
 
 
-_UNPICKLED_FRAMES: dict = {}
+_FRAMES: dict = {}
 
 
-def _unpickled_frame(function: str, file: str, line: int, args: str) -> Frame:
+def intern_frame(function: str, file: str, line: int, args: str = "") -> Frame:
+    """The one Frame of this process with these fields. The fast parser and unpickling
+    both go through here, so a worker's frames arrive as the parent's own objects."""
     key = (function, file, line, args)
-    frame = _UNPICKLED_FRAMES.get(key)
+    frame = _FRAMES.get(key)
     if frame is None:
-        if len(_UNPICKLED_FRAMES) > 1_000_000:  # a long `goleak watch`: stay bounded
-            _UNPICKLED_FRAMES.clear()
-        frame = _UNPICKLED_FRAMES[key] = Frame(function, file, line, args)
+        if len(_FRAMES) > 1_000_000:  # a long `goleak watch`: stay bounded
+            _FRAMES.clear()
+        frame = _FRAMES[key] = Frame(function, file, line, args)
     return frame
 
 
@@ -67,6 +69,10 @@ class Stack:
     # "goroutine running on other thread; stack unavailable"
     unavailable: bool = False
     _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __reduce__(self):
+        # Rebuilt through __init__, so the hash is this process's own.
+        return (Stack, (self.frames, self.created_by, self.elided, self.truncated, self.unavailable))
 
     def __post_init__(self):
         # The frames' stored hashes, read by a C-level getter: hashing the tuple of frames

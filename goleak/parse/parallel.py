@@ -38,7 +38,7 @@ def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder]
     path, start, end, keep_args = args
     reader = BlockReader(keep_args)
     builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args, reader=reader)
-    # The fast-path tallies travel as plain tuples (see BlockReader.export_raw).
+    # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
     exported = [reader.export_raw(b) for b in builders]
     return builders, exported, lines
 
@@ -71,11 +71,11 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
                                              options.keep_args, progress, reader)
         for builder in builders:
             builder.absorb_raw()  # while the workers finish: the imports add to the same groups
-        first = (builders, [None] * len(builders), lines)
+        first = (builders, [[] for _ in builders], lines)
         for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], pending)):
             for i, builder in enumerate(builders):
                 if builder.total == 0 and not builder.groups and not builder.raw \
-                        and not (exported[i] and exported[i][1]) and not builder.warnings:
+                        and not exported[i] and not builder.warnings:
                     continue
                 if merged and i == 0 and not builder.started_new:
                     merged[-1].merge(builder, lines_before)

@@ -15,7 +15,7 @@ Two paths share one reader:
 import re
 from typing import Callable, List, Optional, Tuple
 
-from goleak.model import Ancestor, Frame, Goroutine, Stack
+from goleak.model import Ancestor, Frame, Goroutine, Stack, intern_frame
 from goleak.parse import lines as L
 from bisect import insort
 
@@ -571,7 +571,6 @@ class BlockReader:
         self.bytes_read = 0
         self.invalid_utf8_line: Optional[int] = None
         # Shared pieces of canonical stacks (see _canonical_stack).
-        self.frames: dict = {}
         self.position_frames: dict = {}  # file row -> its Frame, within the current snapshot
         self.position_owner: Optional[SnapshotBuilder] = None
         self.file_cache: dict = {}
@@ -703,43 +702,21 @@ class BlockReader:
             stack = g.stack if g is not None else None
         return stack
 
-    def export_raw(self, builder: SnapshotBuilder) -> tuple:
-        """A worker's fast-path tallies of one builder as tuples of str, bytes and ints,
-        which pickle in C: a table of its distinct frames, and per stack the frames'
-        indexes and, per header text, the count and lowest ids. Pickling the Stack and
-        tally objects of 20,000 stacks costs several times more. The tallies are moved out
-        of the builder; the parent folds them in with import_raw."""
-        table: list = []
-        index: dict = {}  # id(frame) -> its row in table (the stacks hold the frames)
-
-        def code(frames) -> tuple:
-            at = list(map(index.get, map(id, frames)))  # C-level; a new frame is rare
-            if None in at:  # ints and None: compared in C
-                for k, f in enumerate(frames):
-                    if at[k] is None:
-                        at[k] = index.get(id(f))
-                        if at[k] is None:
-                            at[k] = index[id(f)] = len(table)
-                            table.append((f.function, f.file, f.line, f.args))
-            return tuple(at)
-
-        entries = []
-        for entry in builder.raw.values():
-            stack = entry[0]
-            created = code((stack.created_by,))[0] if stack.created_by is not None else -1
-            entries.append(((code(stack.frames), created, stack.elided, stack.truncated, stack.unavailable),
-                            [(fields.text, hc.count, hc.ids) for fields, hc in entry[1].items()]))
+    def export_raw(self, builder: SnapshotBuilder) -> list:
+        """A worker's fast-path tallies of one builder, for the parent's import_raw: per
+        stack, its count and lowest ids per header text. No HeaderFields or HeaderCount
+        objects travel, and the stacks pickle in C but for one __reduce__ call each (their
+        frames are pickled once per worker). The tallies are moved out of the builder."""
+        out = [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
+               for stack, by_header in builder.raw.values()]
         builder.raw = {}
-        return table, entries
+        return out
 
-    def import_raw(self, builder: SnapshotBuilder, exported: tuple) -> None:
-        """Fold a worker's export_raw into builder's groups, with this process's frames."""
-        table, entries = exported
-        frames = [self._frame(function, (file, line), args) for function, file, line, args in table]
+    def import_raw(self, builder: SnapshotBuilder, exported: list) -> None:
+        """Fold a worker's export_raw into builder's groups. The worker's frames were
+        interned on arrival (Frame.__reduce__), so its stacks hold this process's frames."""
         headers = self.header_cache
-        for (at, created, elided, truncated, unavailable), counts in entries:
-            stack = Stack(tuple(map(frames.__getitem__, at)), frames[created] if created >= 0 else None,
-                          elided, truncated, unavailable)
+        for stack, counts in exported:
             for text, count, ids in counts:
                 fields = headers.get(text)
                 if fields is None:
@@ -834,11 +811,7 @@ class BlockReader:
         return where
 
     def _frame(self, function: str, where, args: str) -> Frame:
-        key = (function, where[0], where[1], args)
-        frame = self.frames.get(key)
-        if frame is None:
-            frame = self.frames[key] = Frame(function, where[0], where[1], args)
-        return frame
+        return intern_frame(function, where[0], where[1], args)
 
     def _parse_header_rest(self, rest: bytes):
         try:
