@@ -52,3 +52,14 @@ def test_url_input_and_every_debug_level_agree(leaky_server):
     assert counts[2][1] == counts[1][1] == counts[0][1] == 5
     # The server's own goroutines may come and go between fetches, by a few at most.
     assert abs(counts[2][0] - counts[0][0]) <= 2 and abs(counts[1][0] - counts[0][0]) <= 2
+
+
+@pytest.mark.parametrize("code, stderr, status", [(None, "", 0), (0, "", 0), (1, "", 1), (2, "", 2),
+                                                  ("boom", "boom\n", 1)])
+def test_console_script_exit_flushes_and_keeps_the_status(code, stderr, status):
+    # run() leaves with os._exit after a run (no teardown of a big dump's objects): what was
+    # printed still arrives, and sys.exit's argument means what the interpreter makes of it.
+    import sys
+    program = "import sys\nfrom goleak.cli import leave\nsys.stdout.write('x' * 100000)\nleave(%r)\n" % (code,)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "x" * 100000, stderr)
