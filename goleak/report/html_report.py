@@ -9,6 +9,7 @@ script puts into the DOM with textContent, never as markup.
 import base64
 import hashlib
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from markupsafe import Markup
@@ -154,9 +155,9 @@ class FrameTable:
         return i
 
     def refs(self, frames: Tuple[FrameView, ...]) -> List[int]:
-        # ref() for every frame, without a Python call per frame once all are known.
-        get = self.index.get
-        out = [get(id(f), -1) for f in frames]
+        # ref() for every frame, through C-level maps once all are known (no Python step
+        # per frame; ints compare in C).
+        out = list(map(self.index.get, map(id, frames), repeat(-1)))
         return out if -1 not in out else [self.ref(f) for f in frames]
 
 
@@ -190,8 +191,9 @@ def cluster_record(c: ClusterView, frames: FrameTable, group: str, extra: Option
         "unavailable": c.unavailable,
         "samples": list(c.sample_ids),
     }
-    optional.update(extra or {})
-    rec.update((k, v) for k, v in optional.items() if v not in (None, "", [], 0, False))
+    if extra:
+        optional.update(extra)
+    rec.update([(k, v) for k, v in optional.items() if v not in (None, "", [], 0, False)])
     return rec
 
 
