@@ -42,8 +42,8 @@ def strip_closure_suffix(function: str) -> str:
 
 def key_frames(stack: Stack, similarity: str) -> Tuple[Frame, ...]:
     frames = stack.frames
-    if similarity != "exact":
-        i = 0
+    if similarity != "exact" and frames and is_runtime_function(frames[0].function):
+        i = 1
         while i < len(frames) and is_runtime_function(frames[i].function):
             i += 1
         if i < len(frames):
@@ -74,7 +74,7 @@ def _frame_keys(frames: Tuple[Frame, ...], similarity: str) -> list:
         table.clear()
         _KEPT[similarity].clear()
     out = list(map(table.get, map(id, frames)))  # C-level: no Python step per frame
-    if None in out:  # str keys: the test runs in C
+    if not all(out):  # keys are non-empty strings; a miss is None
         for i, f in enumerate(frames):
             if out[i] is None:
                 k = table.get(id(f))

@@ -105,18 +105,18 @@ class Tally:
             return StackGroup(stack, state, self.count, self.leaked, self.locked, self.wait_min, self.wait_max,
                               (), (), tuple(self.ids))
         # Per key: the most frequent values (ties by value), the rest counted as other.
-        by_key: Dict[str, List[Tuple[str, int]]] = {}
-        for (k, v), n in self.labels.items():
-            by_key.setdefault(k, []).append((v, n))
+        # One sort over all pairs, then one pass that cuts each key's run.
         labels = []
         other = dict(self.other)
-        for k in sorted(by_key):
-            values = sorted(by_key[k], key=lambda vn: (-vn[1], vn[0]))
-            for v, n in values[:MAX_LABEL_VALUES]:
+        key, kept = None, 0
+        for (k, v), n in sorted(self.labels.items(), key=_label_order):
+            if k != key:
+                key, kept = k, 0
+            if kept < MAX_LABEL_VALUES:
                 labels.append(LabelCount(k, v, n))
-            rest = sum(n for _, n in values[MAX_LABEL_VALUES:])
-            if rest:
-                other[k] = other.get(k, 0) + rest
+                kept += 1
+            else:
+                other[k] = other.get(k, 0) + n
         return StackGroup(
             stack=stack,
             state=state,
@@ -133,6 +133,12 @@ class Tally:
 
 
 _ORDER = operator.attrgetter("order")
+
+
+def _label_order(item):
+    # ((key, value), goroutines): by key, then most goroutines first, then by value
+    (k, v), n = item
+    return k, -n, v
 
 
 def stack_sort_key(stack: Stack) -> tuple:
