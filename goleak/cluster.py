@@ -2,7 +2,7 @@
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from goleak.model import Cluster, LabelCount, MAX_SAMPLE_IDS, Snapshot, StackGroup
-from goleak.parse.build import stack_sort_key
+from goleak.parse.build import label_order, stack_sort_key
 from goleak.normalize import digest, digest_pair, signatures, state_key
 
 
@@ -92,7 +92,7 @@ def merge_groups(groups: List[StackGroup], cluster_id: str, stack_id: str,
         wait_max=max(waits_max) if waits_max else None,
         leaked=sum(g.leaked for g in groups),
         locked=sum(g.locked for g in groups),
-        labels=tuple(LabelCount(k, v, n) for (k, v), n in sorted(labels.items())),
+        labels=tuple(LabelCount(k, v, n) for (k, v), n in sorted(labels.items(), key=label_order)),
         labels_other=tuple(sorted(other.items())),
         sample_ids=tuple(sorted({i for g in groups for i in g.sample_ids})[:MAX_SAMPLE_IDS]),
     )

@@ -131,7 +131,8 @@ class StackGroup:
     wait_min: Optional[int] = None
     wait_max: Optional[int] = None
     # Goroutines that carry each label pair; at most MAX_LABEL_VALUES values per key are
-    # kept, the rest are counted in labels_other.
+    # kept, the rest are counted in labels_other. Ordered by key, then most goroutines
+    # first, then by value (Cluster.labels too), so reports need not sort them again.
     labels: Tuple[LabelCount, ...] = ()
     labels_other: Tuple[Tuple[str, int], ...] = ()
     # The first goroutine ids in file order (a sample, to find them in the dump).

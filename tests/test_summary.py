@@ -85,3 +85,17 @@ def test_missing_file_is_exit_2_with_one_line():
     res = run_cli(["summary", "no/such/file.txt"], expect=2)
     assert res.stderr.strip().count("\n") == 0
     assert "no/such/file.txt" in res.stderr and "no such file" in res.stderr
+
+
+def test_merged_labels_keep_the_report_order():
+    # Cluster.labels, like StackGroup.labels: by key, then most goroutines first, then by
+    # value, so the view groups them without sorting again.
+    from goleak.cluster import cluster_groups
+    from goleak.model import Frame, LabelCount, Stack, StackGroup
+    stack = Stack((Frame("main.worker", "/app/main.go", 12),))
+    a = StackGroup(stack, "chan receive", 3, labels=(LabelCount("tenant", "t1", 2), LabelCount("tenant", "t2", 1)))
+    b = StackGroup(stack, "select", 4, labels=(LabelCount("handler", "GET /", 1), LabelCount("tenant", "t2", 3),
+                                               LabelCount("tenant", "t3", 1)))
+    (cluster,) = cluster_groups([a, b], "loose")
+    assert [(lc.key, lc.value, lc.goroutines) for lc in cluster.labels] == [
+        ("handler", "GET /", 1), ("tenant", "t2", 4), ("tenant", "t1", 2), ("tenant", "t3", 1)]

@@ -109,7 +109,7 @@ class Tally:
         labels = []
         other = dict(self.other)
         key, kept = None, 0
-        for (k, v), n in sorted(self.labels.items(), key=_label_order):
+        for (k, v), n in sorted(self.labels.items(), key=label_order):
             if k != key:
                 key, kept = k, 0
             if kept < MAX_LABEL_VALUES:
@@ -135,8 +135,9 @@ class Tally:
 _ORDER = operator.attrgetter("order")
 
 
-def _label_order(item):
-    # ((key, value), goroutines): by key, then most goroutines first, then by value
+def label_order(item):
+    """((key, value), goroutines) by key, then most goroutines first, then by value: the
+    order of StackGroup.labels and Cluster.labels."""
     (k, v), n = item
     return k, -n, v
 

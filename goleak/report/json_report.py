@@ -169,8 +169,7 @@ def _counts(pairs) -> str:
     return "{" + ",".join([_string(k) + ":" + str(n) for k, n in sorted(dict(pairs).items())]) + "}"
 
 
-def _bool(value) -> str:
-    return "true" if value else "false"
+_BOOL = ("false", "true")  # indexed by `value is True`
 
 
 # A cluster object with its keys in sorted order; each %s is filled with JSON text.
@@ -205,15 +204,21 @@ class _ClusterTexts:
             return ",".join(map(self.frame, frames))
 
     def cluster(self, c: ClusterView) -> str:
+        # Written out for the common shapes (one state, no labels, frames already encoded):
+        # this runs 20,000 times for a big dump, and each call saved is 2% of the JSON.
+        texts = self.texts
+        states = c.states
         return _CLUSTER % (
-            c.count, self.frame(c.created_by), c.elided, ",".join(map(_string, c.flags)), self.frames(c.frames),
-            _string(c.id),
+            c.count, texts.get(id(c.created_by)) or self.frame(c.created_by), c.elided,
+            ",".join(map(_string, c.flags)), self.frames(c.frames), _string(c.id),
             "{" + ",".join([_string(k) + ":" + _counts(vals) for k, vals in sorted(dict(c.labels).items())]) + "}"
             if c.labels else "{}",
-            _counts(c.labels_other), c.leaked, c.locked, ",".join(map(str, c.sample_ids)), _string(c.stack_id),
-            _bool(c.unavailable), _counts(c.states), _bool(c.truncated),
+            _counts(c.labels_other) if c.labels_other else "{}", c.leaked, c.locked,
+            ",".join(map(str, c.sample_ids)), _string(c.stack_id), _BOOL[c.unavailable is True],
+            "{%s:%d}" % (_string(states[0][0]), states[0][1]) if len(states) == 1 else _counts(states),
+            _BOOL[c.truncated is True],
             "null" if c.wait_max is None else '{"max":%d,"min":%d}' % (c.wait_max, c.wait_min),
-            self.frame(c.where))
+            texts.get(id(c.where)) or self.frame(c.where))
 
 
 def render_summary(view: SummaryView) -> str:

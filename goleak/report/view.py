@@ -230,12 +230,16 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
             where = v
             break
     if c.labels:
-        by_key: Dict[str, list] = {}
+        # Already ordered by key, then most goroutines first (model.StackGroup.labels).
+        runs: list = []
         for lc in c.labels:
-            by_key.setdefault(lc.key, []).append((lc.value, lc.goroutines))
-        labels = tuple((k, tuple(sorted(v, key=lambda vn: (-vn[1], vn[0])))) for k, v in sorted(by_key.items()))
-        labels_text = ", ".join(
-            "%s=%s" % (k, "|".join(v for v, _ in vals[:3]) + ("|…" if len(vals) > 3 else "")) for k, vals in labels)
+            if runs and runs[-1][0] == lc.key:
+                runs[-1][1].append((lc.value, lc.goroutines))
+            else:
+                runs.append((lc.key, [(lc.value, lc.goroutines)]))
+        labels = tuple([(k, tuple(vals)) for k, vals in runs])
+        labels_text = ", ".join([
+            "%s=%s" % (k, "|".join([v for v, _ in vals[:3]]) + ("|…" if len(vals) > 3 else "")) for k, vals in labels])
     else:  # most clusters of a big dump: nothing to sort
         labels, labels_text = (), ""
     if c.wait_max is None:
