@@ -14,7 +14,7 @@ real check:
   printed by labelMap.String (`%q:%q` pairs, sorted, joined by ", ").
 """
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 

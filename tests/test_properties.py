@@ -8,10 +8,8 @@ the same examples every time.
 """
 import collections
 import dataclasses
-import random
-from typing import List, Tuple
+from typing import List
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
