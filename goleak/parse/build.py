@@ -214,8 +214,13 @@ class SnapshotBuilder:
         t.add(None, count, fields.wait, fields.leaked, fields.locked, fields.labels)
         # The fast path counts goroutines here, not per stanza.
         self.total += count
-        for gid in ids:
-            t.add_id(gid)
+        if not t.ids:
+            # The first header of a group (most groups have one): the fast path kept its
+            # lowest ids in order already; dict.fromkeys drops repeats as add_id would.
+            t.ids = list(dict.fromkeys(ids))
+        else:
+            for gid in ids:
+                t.add_id(gid)
 
     def merge(self, other: "SnapshotBuilder", line_shift: int) -> None:
         # This builder's raw tallies stay raw until finish(); a parallel worker's arrive
