@@ -5,12 +5,13 @@ Two paths share one reader:
 * `TextReader` is the reference: a line-by-line state machine that accepts every shape in
   lines.py, per-line prefixes (log timestamps, indentation), crash preambles, race reports
   and partial stanzas. It is exact and tolerant, and about 20 MB/s.
-* `read_blocks` is the fast path for the stanzas a Go runtime prints verbatim (the bulk of
+* `BlockReader` is the fast path for the stanzas a Go runtime prints verbatim (the bulk of
   any large dump). It splits text at blank lines, recognises a canonical stanza with a few
   C-level bytes operations, and tallies it under a key made of its `file:line +0xoff`
-  lines, parsing each distinct key once with the reference reader. Anything that is not
-  canonical goes to the reference reader, so both paths give identical groups
-  (tests/test_fastpath.py proves it on every fixture).
+  lines, reading each distinct key's frames once (by position: a row already met in this
+  dump gives its Frame without being parsed again). Anything that is not canonical goes to
+  the reference reader, so both paths give identical groups (tests/test_fastpath.py proves
+  it on every fixture).
 """
 import re
 from typing import Callable, List, Optional, Tuple
