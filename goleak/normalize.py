@@ -85,15 +85,12 @@ def _frame_keys(frames: Tuple[Frame, ...], similarity: str) -> list:
     return out
 
 
-def frames_signature(stack: Stack, similarity: str) -> str:
-    """The frames alone: what debug=1 and debug=0 profiles (no created-by, no state) share
-    with debug=2 text, so clusters match across formats."""
-    return "\n".join(_frame_keys(key_frames(stack, similarity), similarity))
-
-
 def signatures(stack: Stack, similarity: str) -> Tuple[str, str]:
-    """(frames signature, stack signature), built from one pass over the frames. The stack
-    signature always starts with the frames signature (see digest_pair)."""
+    """(frames signature, stack signature), built from one pass over the frames.
+
+    The frames signature is the frames alone: what debug=1 and debug=0 profiles (no
+    created-by, no state) share with debug=2 text, so clusters match across formats. The
+    stack signature always starts with it (see digest_pair)."""
     frames = "\n".join(_frame_keys(key_frames(stack, similarity), similarity))
     tail = []
     if stack.created_by is not None:
