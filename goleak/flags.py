@@ -59,10 +59,19 @@ def blocking_class(state: str) -> Optional[str]:
 CLASS_WEIGHT = {BLOCKED: 3.0, IO: 2.0, SLEEP: 1.0, RUNNING: 0.5, None: 1.0}
 
 
+# Function names the runtime prints when it cannot symbolize a PC: never "where to look".
+UNKNOWN_FUNCTIONS = ("?", "??")
+
+
+def is_user_function(function: str) -> bool:
+    """Outside the runtime and the standard library."""
+    return not is_runtime_function(function) and not is_std_function(function)
+
+
 def user_frame(stack: Stack) -> Optional[Frame]:
     """The innermost frame outside the runtime and the standard library: where to look."""
     for f in stack.frames:
-        if not is_runtime_function(f.function) and not is_std_function(f.function) and f.function not in ("?", "??"):
+        if is_user_function(f.function) and f.function not in UNKNOWN_FUNCTIONS:
             return f
     return None
 

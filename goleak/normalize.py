@@ -94,9 +94,7 @@ def signatures(stack: Stack, similarity: str) -> Tuple[str, str]:
     frames = "\n".join(_frame_keys(key_frames(stack, similarity), similarity))
     tail = []
     if stack.created_by is not None:
-        created = stack.created_by
-        key = _FRAME_KEYS[similarity].get(id(created))
-        tail.append("created by " + (key if key is not None else _frame_keys((created,), similarity)[0]))
+        tail.append("created by " + _frame_keys((stack.created_by,), similarity)[0])
     if stack.unavailable:
         tail.append("<stack unavailable>")
     if not tail:

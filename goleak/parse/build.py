@@ -131,7 +131,6 @@ class Tally:
         )
 
 
-
 _ORDER = operator.attrgetter("order")
 
 

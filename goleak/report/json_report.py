@@ -34,15 +34,6 @@ class _FrameJson:
 
 
 def cluster_json(c: ClusterView, frame_json=frame_json) -> dict:
-    data = _cluster_fields(c)
-    data["frames"] = [frame_json(f) for f in c.frames]
-    data["created_by"] = frame_json(c.created_by)
-    data["where"] = frame_json(c.where)
-    return data
-
-
-def _cluster_fields(c: ClusterView) -> dict:
-    """A cluster's JSON object without its three frame fields."""
     return {
         "id": c.id,
         "stack_id": c.stack_id,
@@ -53,10 +44,13 @@ def _cluster_fields(c: ClusterView) -> dict:
         "locked_to_thread": c.locked,
         "labels": {k: {v: n for v, n in vals} for k, vals in c.labels},
         "labels_other": {k: n for k, n in c.labels_other},
+        "frames": [frame_json(f) for f in c.frames],
+        "created_by": frame_json(c.created_by),
         "elided_frames": c.elided,
         "truncated": c.truncated,
         "stack_unavailable": c.unavailable,
         "flags": list(c.flags),
+        "where": frame_json(c.where),
         "sample_ids": list(c.sample_ids),
     }
 

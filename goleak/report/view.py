@@ -7,7 +7,7 @@ from typing import Dict, Iterator, Optional, Tuple
 from urllib.parse import quote
 
 from goleak.errors import UsageError
-from goleak.flags import FLAG_HELP
+from goleak.flags import FLAG_HELP, UNKNOWN_FUNCTIONS, is_user_function
 from goleak.model import Cluster, Frame
 from goleak.paths import is_runtime_function, is_std_function, package_of, shorten_path
 from goleak.records import frozen
@@ -179,7 +179,7 @@ def frame_view(f: Frame, full_paths: bool, opts: Optional[ReportOptions] = None)
         display_file=display,
         line=f.line,
         location="%s:%d" % (display, f.line) if display else "?",
-        is_user=not is_runtime_function(f.function) and not is_std_function(f.function),
+        is_user=is_user_function(f.function),
         link=source_link(f, opts) if opts is not None else None,
     )
 
@@ -226,7 +226,7 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
     # flags.user_frame, read off the views: each knows whether its frame is user code.
     where = None
     for v in frames:
-        if v.is_user and v.function not in ("?", "??"):
+        if v.is_user and v.function not in UNKNOWN_FUNCTIONS:
             where = v
             break
     if c.labels:
