@@ -12,6 +12,7 @@ are left out of the key: debug=1 profiles and older runtimes print them, Go's de
 does not, and the same goroutine must get the same key from both.
 """
 import hashlib
+import operator
 import re
 from typing import Tuple
 
@@ -100,6 +101,20 @@ def signatures(stack: Stack, similarity: str) -> Tuple[str, str]:
     if not tail:
         return frames, frames
     return frames, "\n".join([frames] + tail) if frames else "\n".join(tail)
+
+
+_LINE = operator.attrgetter("line")
+_FILE = operator.attrgetter("file")
+
+
+def shard_key(stack: Stack, similarity: str) -> int:
+    """A number that every stack of one cluster shares, to split clusters between processes
+    (goleak/shards.py). Every level keys each kept frame by its file, and all but loose by
+    its line too: the lines (or files) of the key frames are common to a cluster, and varied
+    enough across clusters to split them evenly. Python's hash: it agrees between a process
+    and its forked child, which is all a shard needs."""
+    frames = key_frames(stack, similarity)
+    return hash(tuple(map(_FILE if similarity == "loose" else _LINE, frames)))
 
 
 def stack_signature(stack: Stack, similarity: str) -> str:

@@ -1,7 +1,7 @@
 """Writing goleak's files: reports, baselines and captured dumps, always atomically."""
 import os
 import tempfile
-from typing import Optional
+from typing import Iterable, Optional, Union
 
 from goleak.errors import UsageError
 
@@ -15,9 +15,9 @@ def check_output_dir(path: Optional[str]) -> None:
         raise UsageError("cannot write %s: directory %s does not exist" % (path, directory))
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Write data through a temporary file beside path and a rename: a failure never leaves
-    half a file, and a reader never sees one."""
+def write_atomic(path: str, data: Union[bytes, Iterable[bytes]]) -> None:
+    """Write data (bytes, or its pieces in order) through a temporary file beside path and a
+    rename: a failure never leaves half a file, and a reader never sees one."""
     check_output_dir(path)
     target = os.path.abspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".goleak-", suffix=".tmp", dir=os.path.dirname(target) or ".")
@@ -27,11 +27,18 @@ def write_atomic(path: str, data: bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                f.writelines(data)
         os.replace(tmp, target)
-    except OSError as e:
+    except BaseException as e:
+        # Also when the pieces of the report fail to come (an error while rendering them):
+        # no temporary file is left behind.
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise UsageError("cannot write %s: %s" % (path, e.strerror or e))
+        if isinstance(e, OSError):
+            raise UsageError("cannot write %s: %s" % (path, e.strerror or e))
+        raise

@@ -7,6 +7,7 @@ never shown. Whatever comes back is checked before parsing, so the HTML index pa
 or CPU profile, or a 404 is named for what it is instead of "no dump found".
 """
 import base64
+import dataclasses
 import os
 import re
 import sys
@@ -131,8 +132,7 @@ def read_source(spec: str, parse_options: ParseOptions = ParseOptions(),
                 stdin: Optional[BinaryIO] = None) -> ParseResult:
     """Parse one source into snapshots. Raises GoleakError subclasses only."""
     name = display_name(spec)
-    opts = ParseOptions(parse_options.keep_args, parse_options.jobs, parse_options.input_format,
-                        fetch_options.max_bytes)
+    opts = dataclasses.replace(parse_options, max_bytes=fetch_options.max_bytes)
     if spec == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         pieces = _capped(_read_stream(stream, name), fetch_options.max_bytes, name)

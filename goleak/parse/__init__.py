@@ -29,6 +29,27 @@ class ParseOptions:
     jobs: int = 1
     input_format: str = "auto"
     max_bytes: Optional[int] = None
+    # False: return an UnfinishedResult, whose snapshots are built later (and maybe per
+    # shard of the stacks, in several processes: goleak/shards.py).
+    finish: bool = True
+
+
+@dataclass(frozen=True)
+class UnfinishedResult:
+    """A source read to its tallies, its snapshots not built yet: finish() builds them from
+    all stacks or from those keep() accepts. Finishing leaves the tallies as they were, so
+    each shard of a summary can finish its own share."""
+
+    source: str
+    builders: Tuple[SnapshotBuilder, ...]
+    warnings: Tuple[Warning, ...] = ()  # read before any dump began: the first snapshot's
+
+    def finish(self, keep: Optional[Callable[[Stack], bool]] = None) -> ParseResult:
+        snapshots = [b.finish(self.source, index, keep) for index, b in enumerate(self.builders)]
+        if self.warnings:
+            first = snapshots[0]
+            snapshots[0] = Snapshot(**{**first.__dict__, "warnings": self.warnings + first.warnings})
+        return ParseResult(source=self.source, snapshots=tuple(snapshots))
 
 
 def parse_bytes(data: bytes, source: str, options: ParseOptions = ParseOptions()) -> ParseResult:
@@ -176,7 +197,8 @@ def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: Parse
         return _result(source, [_builder_from_proto(data, source)], options, b"")
     # A gzipped text dump (curl --compressed not given, a .txt.gz from a ticket).
     state["text"] = True
-    result = _parse_text(_chain(head, stream), source, options, None)
+    # Finished here (ParseOptions.finish aside): the warning joins the last snapshot.
+    result = _parse_text(_chain(head, stream), source, replace(options, finish=True), None)
     if state["truncated"]:
         last = result.snapshots[-1]
         cut = Warning(source, state["newlines"] + 1, "truncated gzip data: the compressed stream ends at this "
@@ -201,27 +223,24 @@ def _builder_from_proto(data: bytes, source: str) -> SnapshotBuilder:
     return b
 
 
-def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions, head: bytes) -> ParseResult:
-    snapshots: List[Snapshot] = []
+def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions, head: bytes):
+    """The ParseResult of a source's builders, or its UnfinishedResult (ParseOptions.finish)."""
+    kept: List[SnapshotBuilder] = []
     stray: List[Warning] = []
-    index = 0
     for b in builders:
-        if b.total == 0 and not b.groups and not b.raw and b.format not in ("race", "debug=1", "debug=0"):
+        if not b.has_goroutines() and not b.groups and b.format not in ("race", "debug=1", "debug=0"):
             # Warnings read before any dump began (no goroutine in this builder).
             stray.extend(Warning(source, ln, msg) for ln, msg in b.warnings)
             continue
-        snapshots.append(b.finish(source, index))
-        index += 1
-    if not snapshots:
+        kept.append(b)
+    if not kept:
         raise no_dump_error(source, head, options.input_format)
     expected = {"debug2": ("debug=2", "crash"), "debug1": ("debug=1",), "crash": ("crash", "debug=2")}
-    if options.input_format in expected and not any(s.format in expected[options.input_format] for s in snapshots):
+    if options.input_format in expected and not any(b.format in expected[options.input_format] for b in kept):
         raise InputError("expected a %s dump (--input-format), found %s" % (
-            options.input_format, ", ".join(sorted({s.format for s in snapshots}))), source)
-    if stray and snapshots:
-        first = snapshots[0]
-        snapshots[0] = Snapshot(**{**first.__dict__, "warnings": tuple(stray) + first.warnings})
-    return ParseResult(source=source, snapshots=tuple(snapshots))
+            options.input_format, ", ".join(sorted({b.format for b in kept}))), source)
+    unfinished = UnfinishedResult(source, tuple(kept), tuple(stray))
+    return unfinished.finish() if options.finish else unfinished
 
 
 def no_dump_error(source: str, head: bytes, input_format: str = "auto") -> InputError:

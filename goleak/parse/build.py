@@ -1,7 +1,7 @@
 """Aggregate goroutines into StackGroups while parsing, so memory follows distinct stacks."""
 import bisect
 import operator
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from goleak.model import (
     MAX_LABEL_VALUES,
@@ -89,6 +89,11 @@ class Tally:
         for gid in other.ids:
             self.add_id(gid)
 
+    def copy(self) -> "Tally":
+        t = Tally()
+        t.merge(self)
+        return t
+
     def add_id(self, gid: int) -> None:
         ids = self.ids
         if gid in ids:
@@ -164,7 +169,7 @@ class SnapshotBuilder:
         self.format = fmt
         self.profile = profile
         self.declared_total = declared_total
-        self.total = 0
+        self.total = 0  # goroutines in groups; the fast path's are counted by finish()
         self.crash_reason: Optional[str] = None
         self.race_reports = 0
         self.warnings: List[Tuple[Optional[int], str]] = []
@@ -172,13 +177,15 @@ class SnapshotBuilder:
         self.groups: Dict[Tuple[Stack, str], Tally] = {}
         # raw stanza key -> [Stack, {HeaderFields: HeaderCount}]   (fast path)
         self.raw: Dict[bytes, list] = {}
+        # Fast-path tallies of parallel workers: (Stack, [(HeaderFields, count, lowest ids)]).
+        self.imported: List[Tuple[Stack, list]] = []
         # True when this snapshot began at something that starts a dump (a profile header,
         # a crash): a parallel worker's first builder merges into the previous worker's
         # last one otherwise.
         self.started_new = False
 
     def has_goroutines(self) -> bool:
-        return self.total > 0 or bool(self.raw)
+        return self.total > 0 or bool(self.raw) or bool(self.imported)
 
     def add_goroutine(self, g: Goroutine) -> None:
         self.total += 1
@@ -197,34 +204,14 @@ class SnapshotBuilder:
             t = self.groups[key] = Tally()
         t.add(None, count, None, leaked, False, labels)
 
-    def absorb_raw(self) -> None:
-        """Fold fast-path tallies into the parsed groups (once, at the end)."""
-        for stack, by_header in self.raw.values():
-            for fields, hc in by_header.items():
-                self.add_tally(stack, fields, hc.count, hc.ids)
-        self.raw = {}
-
-    def add_tally(self, stack: Stack, fields, count: int, ids: List[int]) -> None:
-        """`count` goroutines of one stanza key and one header text (HeaderFields)."""
-        key = (stack, fields.state)
-        t = self.groups.get(key)
-        if t is None:
-            t = self.groups[key] = Tally()
-        t.add(None, count, fields.wait, fields.leaked, fields.locked, fields.labels)
-        # The fast path counts goroutines here, not per stanza.
-        self.total += count
-        if not t.ids:
-            # The first header of a group (most groups have one): the fast path kept its
-            # lowest ids in order already; dict.fromkeys drops repeats as add_id would.
-            t.ids = list(dict.fromkeys(ids))
-        else:
-            for gid in ids:
-                t.add_id(gid)
+    def fast_tallies(self) -> List[Tuple[Stack, list]]:
+        """Every fast-path tally, this process's and the workers': per stack,
+        [(HeaderFields, count, lowest ids)], one entry per distinct header text."""
+        own = [(stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()])
+               for stack, by_header in self.raw.values()]
+        return own + self.imported if self.imported else own
 
     def merge(self, other: "SnapshotBuilder", line_shift: int) -> None:
-        # This builder's raw tallies stay raw until finish(); a parallel worker's arrive
-        # through BlockReader.import_raw, so other.raw is empty there.
-        other.absorb_raw()
         self.total += other.total
         for key, tally in other.groups.items():
             t = self.groups.get(key)
@@ -232,6 +219,10 @@ class SnapshotBuilder:
                 self.groups[key] = tally
             else:
                 t.merge(tally)
+        # A parallel worker's fast-path tallies arrive through BlockReader.import_raw, so
+        # other.raw is empty there; anything else is kept for finish() in the same form.
+        self.imported.extend(other.fast_tallies())
+        other.raw, other.imported = {}, []
         self.warnings.extend((ln + line_shift if ln else ln, msg) for ln, msg in other.warnings)
         self.race_reports += other.race_reports
         if self.crash_reason is None:
@@ -239,21 +230,25 @@ class SnapshotBuilder:
         if self.declared_total is None:
             self.declared_total = other.declared_total
 
-    def finish(self, source: str, index: int) -> Snapshot:
-        self.absorb_raw()
-        groups = [t.to_group(stack, state) for (stack, state), t in self.groups.items()]
+    def finish(self, source: str, index: int, keep: Optional[Callable[[Stack], bool]] = None) -> Snapshot:
+        """The snapshot: every group, or only those of the stacks keep() accepts (one shard
+        of a summary run in several processes, see goleak/shards.py). Totals and warnings
+        always count every goroutine. The builder is not changed, so it can be finished
+        again, for another shard."""
+        groups, total = self._groups(keep)
+        groups = [t.to_group(stack, state) for (stack, state), t in groups.items()]
         groups.sort(key=lambda g: (-g.count, g.state, stack_sort_key(g.stack)))
         warnings = [Warning(source, ln, msg) for ln, msg in self.warnings]
-        if self.declared_total is not None and self.declared_total != self.total:
+        if self.declared_total is not None and self.declared_total != total:
             warnings.append(Warning(
                 source, None,
                 "the profile header says total %d but its records add up to %d; reporting %d"
-                % (self.declared_total, self.total, self.total)))
+                % (self.declared_total, total, total)))
         return Snapshot(
             source=source,
             format=self.format,
             groups=tuple(groups),
-            total=self.total,
+            total=total,
             declared_total=self.declared_total,
             profile=self.profile,
             index=index,
@@ -261,3 +256,37 @@ class SnapshotBuilder:
             crash_reason=self.crash_reason,
             race_reports=self.race_reports,
         )
+
+    def _groups(self, keep: Optional[Callable[[Stack], bool]]) -> Tuple[Dict[Tuple[Stack, str], Tally], int]:
+        """The reference path's tallies (of the kept stacks) with the fast path's folded in,
+        and the snapshot's total."""
+        if keep is None:
+            groups = dict(self.groups)
+        else:
+            groups = {key: t for key, t in self.groups.items() if keep(key[0])}
+        # Tallies of the reference path that a fast-path tally joins are copied first:
+        # self.groups stays as it was.
+        borrowed = set(groups)
+        total = self.total
+        for stack, counts in self.fast_tallies():
+            if keep is not None and not keep(stack):
+                total += sum([n for _, n, _ in counts])
+                continue
+            for fields, n, ids in counts:
+                total += n
+                key = (stack, fields.state)
+                t = groups.get(key)
+                if t is None:
+                    t = groups[key] = Tally()
+                    # The first header of a group (most groups have one): the fast path
+                    # kept its lowest ids in order already; dict.fromkeys drops repeats
+                    # as add_id would.
+                    t.ids = list(dict.fromkeys(ids))
+                    ids = ()
+                elif key in borrowed:
+                    t = groups[key] = t.copy()
+                    borrowed.discard(key)
+                t.add(None, n, fields.wait, fields.leaked, fields.locked, fields.labels)
+                for gid in ids:
+                    t.add_id(gid)
+        return groups, total

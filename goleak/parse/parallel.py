@@ -48,10 +48,9 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     # One range per worker: each range parses every distinct stack it meets once, so more
     # ranges repeat that work (measured on distinct-20k: 4 ranges 3.3-3.8 s, 2 ranges
     # 2.7-3.0 s), and byte ranges of a dump are even work anyway.
-    # The parent's range is a tenth shorter than a worker's: once all have read, the parent
-    # still folds in the workers' stacks (hashing every one; 0.2 s on distinct-20k), while a
-    # worker only pickles its own. On big-50, with 51 stacks, the split hardly matters.
-    weights = [0.9] + [1.0] * (jobs - 1)
+    # Even ranges: after the reads, the parent only hands the workers' tallies to its
+    # builders (BlockReader.import_raw); folding them into groups is finish()'s work.
+    weights = [1.0] * jobs
     cuts = [sum(weights[:i]) / sum(weights) for i in range(jobs)]
     bounds = sorted({_align(path, int(size * c), size) for c in cuts} | {size})
     ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
@@ -63,19 +62,17 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     merged: List[SnapshotBuilder] = []
     lines_before = 0
     # The parent reads the first range itself while the workers read the rest (it would
-    # only wait otherwise), then folds their tallies into its own.
+    # only wait otherwise), then takes their tallies into its builders.
     with ctx.Pool(len(ranges) - 1) as pool:
         pending = pool.imap(_read_range, ranges[1:])
         reader = BlockReader(options.keep_args)
         builders, lines = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]),
                                              options.keep_args, progress, reader)
-        for builder in builders:
-            builder.absorb_raw()  # while the workers finish: the imports add to the same groups
         first = (builders, [[] for _ in builders], lines)
         for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], pending)):
             for i, builder in enumerate(builders):
-                if builder.total == 0 and not builder.groups and not builder.raw \
-                        and not exported[i] and not builder.warnings:
+                if not builder.has_goroutines() and not builder.groups and not exported[i] \
+                        and not builder.warnings:
                     continue
                 if merged and i == 0 and not builder.started_new:
                     merged[-1].merge(builder, lines_before)

@@ -714,15 +714,14 @@ class BlockReader:
         return out
 
     def import_raw(self, builder: SnapshotBuilder, exported: list) -> None:
-        """Fold a worker's export_raw into builder's groups. The worker's frames were
-        interned on arrival (Frame.__reduce__), so its stacks hold this process's frames."""
+        """Hand a worker's export_raw to builder, to be folded in by its finish(). The
+        worker's frames were interned on arrival (Frame.__reduce__), so its stacks hold this
+        process's frames."""
         headers = self.header_cache
+        parse = self._parse_header_rest
         for stack, counts in exported:
-            for text, count, ids in counts:
-                fields = headers.get(text)
-                if fields is None:
-                    fields = self._parse_header_rest(text)
-                builder.add_tally(stack, fields, count, ids)
+            builder.imported.append((stack, [(headers.get(text) or parse(text), count, ids)
+                                             for text, count, ids in counts]))
 
     def _canonical_stack(self, rows: List[bytes], start: int, end: int) -> Optional[Stack]:
         """Read the frames of a canonical stanza (rows[start:end] alternate a function or

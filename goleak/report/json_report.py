@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional
 
 from goleak.report.view import SCHEMA_VERSION, ClusterView, FrameView, SummaryView
 
@@ -215,25 +215,60 @@ class _ClusterTexts:
             texts.get(id(c.where)) or self.frame(c.where))
 
 
-def render_summary(view: SummaryView) -> str:
-    """summary_json, dumped, with its newline, without encoding the same frame 20,000 times.
+# Clusters per chunk of summary_chunks: about a megabyte of text at 20 frames a cluster.
+CHUNK_CLUSTERS = 256
 
-    Sorted keys put "clusters" first, so the clusters' texts go right after `{"clusters":[`;
-    tests/test_json_spliced.py proves the text equals json.dumps(summary_json(view)).
+
+def suspect_text(c: ClusterView) -> str:
+    """One entry of "suspects", as json.dumps writes it."""
+    return _dumps({"id": c.id, "reasons": list(c.suspect_reasons)})
+
+
+def summary_chunks(view: SummaryView, cluster_texts: Iterable[str], suspect_texts: Iterable[str]) -> Iterator[str]:
+    """The summary JSON, in pieces, around cluster and suspect texts already written (in
+    report order) by cluster_texts() and suspect_text(); view.clusters and view.suspects are
+    not read. The pieces join to json.dumps(summary_json(view)) plus a newline
+    (tests/test_json_spliced.py): sorted keys put "clusters" first and "suspects" between
+    "sources" and "total", so the rest of the object is dumped in two halves around it.
+
+    A 20,000-cluster summary is 87 MB of JSON: written chunk by chunk, it is never joined
+    into one string, nor encoded whole.
     """
-    data = summary_json(dataclasses.replace(view, clusters=()))
-    del data["clusters"]
-    rest = _dumps(data)
-    head = '{"clusters":['
-    tail = "]" + ("," + rest[1:] if rest != "{}" else "}") + "\n"
-    texts = list(map(_ClusterTexts().cluster, view.clusters))
-    if not texts:
-        return head + tail
-    # The head and tail join the first and last cluster, so the whole text is copied once
-    # (by the join), not once more per `+`.
-    texts[0] = head + texts[0]
-    texts[-1] += tail
-    return ",".join(texts)
+    rest = summary_json(dataclasses.replace(view, clusters=(), suspects=()))
+    del rest["clusters"], rest["suspects"]
+    before = _dumps({k: v for k, v in rest.items() if k < "suspects"})
+    after = _dumps({k: v for k, v in rest.items() if k > "suspects"})
+    yield '{"clusters":['
+    batch: List[str] = []
+    for text in cluster_texts:
+        batch.append(text)
+        if len(batch) == CHUNK_CLUSTERS:
+            yield ",".join(batch)
+            batch = [""]  # the next chunk starts with the comma that joins it on
+    if batch and batch != [""]:
+        yield ",".join(batch)
+    yield "]," + before[1:-1] + ',"suspects":[' + ",".join(suspect_texts) + "]," + after[1:-1] + "}\n"
+
+
+def cluster_texts(clusters: Iterable[ClusterView]) -> Iterator[str]:
+    """Each cluster_json(c), dumped, encoding each distinct frame once."""
+    return map(_ClusterTexts().cluster, clusters)
+
+
+def render_summary_chunks(view: SummaryView) -> Iterator[str]:
+    return summary_chunks(view, cluster_texts(view.clusters), map(suspect_text, view.suspects))
+
+
+def render_summary(view: SummaryView) -> str:
+    """summary_json, dumped, with its newline, without encoding the same frame 20,000 times."""
+    return "".join(render_summary_chunks(view))
+
+
+def render_chunks(view, options=None) -> Iterator[str]:
+    """render(), in pieces: the CLI writes a big summary without holding its whole text."""
+    if type(view) is SummaryView:
+        return render_summary_chunks(view)
+    return iter([render(view, options)])
 
 
 def render(view, options=None) -> str:

@@ -1,0 +1,183 @@
+"""A summary split between two processes (goleak/shards.py) is byte for byte the one-process
+summary, and every stack of a cluster falls in the same share."""
+import json
+
+import pytest
+
+from goleak import shards
+from goleak.errors import GoleakError
+from goleak.ignore import build_ignore_rules
+from goleak.normalize import SIMILARITIES, shard_key
+from goleak.parse import ParseOptions, UnfinishedResult, parse_file
+from goleak.report.view import ReportOptions
+from goleak.summary import SummarySettings, summarize
+from goleak.cluster import cluster_snapshots
+from tests.conftest import CORPUS, FIXTURES
+
+FORMS = sorted(p for p in (FIXTURES / "forms").iterdir() if p.suffix in (".txt", ".gz"))
+INPUTS = FORMS + sorted((FIXTURES / "compare").glob("*.txt")) + \
+    (sorted((CORPUS / "dumps").iterdir()) if CORPUS.is_dir() else [])
+
+
+def unfinished(paths, similarity="default", jobs=1):
+    return [parse_file(str(p), p.name, ParseOptions(keep_args=similarity == "exact", jobs=jobs, finish=False))
+            for p in paths]
+
+
+def report_text(results, settings, jobs, min_stacks=0, fmt="json"):
+    report = shards.summary_report(results, settings, ReportOptions(version="t"), fmt, jobs, min_stacks)
+    return "".join(report.chunks), report.warnings
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
+def test_two_processes_write_the_one_process_summary(path):
+    results = unfinished([path])
+    settings = SummarySettings(ignore=build_ignore_rules((), True))
+    one, one_warnings = report_text(results, settings, jobs=1)
+    two, two_warnings = report_text(results, settings, jobs=2)
+    assert two == one
+    assert two_warnings == one_warnings
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_every_form_at_once_at_every_similarity(similarity):
+    # debug=1 and debug=0 profiles print the runtime frames that debug=2 hides, so one
+    # goroutine's stacks differ between forms while their cluster is one: the shares must
+    # still agree, and the ignore rules, suspects and ignored counts add up the same.
+    results = unfinished(FORMS, similarity)
+    settings = SummarySettings(similarity=similarity, ignore=build_ignore_rules((), True))
+    one, _ = report_text(results, settings, jobs=1)
+    two, _ = report_text(results, settings, jobs=2)
+    assert two == one
+    data = json.loads(two)
+    assert data["suspects"] and data["ignored_goroutines"] > 0
+    assert sum(c["count"] for c in data["clusters"]) + data["ignored_goroutines"] == data["total"]
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_a_cluster_never_spans_two_shares(similarity):
+    results = [r.finish() for r in unfinished(FORMS, similarity)]
+    snapshots = [s for r in results for s in r.snapshots]
+    by_cluster = {}
+    for cluster in cluster_snapshots(snapshots, similarity):
+        by_cluster[cluster.id] = {shard_key(cluster.stack, similarity)}
+    # Every group's stack, not only the representative one: regroup and compare.
+    from goleak.normalize import signatures, state_key
+    keys = {}
+    for s in snapshots:
+        for g in s.groups:
+            cluster = (signatures(g.stack, similarity)[1], state_key(g.state, similarity))
+            keys.setdefault(cluster, set()).add(shard_key(g.stack, similarity))
+    assert len(keys) == len(by_cluster)
+    assert all(len(k) == 1 for k in keys.values())
+    # The mixed forms really do put differing stacks in one cluster.
+    assert any(len({g.stack for s in snapshots for g in s.groups
+                    if (signatures(g.stack, similarity)[1], state_key(g.state, similarity)) == key}) > 1
+               for key in keys)
+
+
+def test_parallel_parse_tallies_split_and_merge(monkeypatch):
+    # A dump read by three parse processes: the workers' tallies (imported) and the
+    # parent's own are each split between the shares, and folded in the same.
+    monkeypatch.setattr("goleak.parse.PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
+    plain = [p for p in INPUTS if p.suffix == ".txt" and p.read_bytes().startswith(b"goroutine ")]
+    path = max(plain, key=lambda p: p.stat().st_size)
+    results = unfinished([path], jobs=3)
+    assert isinstance(results[0], UnfinishedResult)
+    assert any(b.imported for b in results[0].builders)
+    whole = parse_file(str(path), path.name)
+    assert [s.groups for s in results[0].finish().snapshots] == [s.groups for s in whole.snapshots]
+    settings = SummarySettings()
+    assert report_text(results, settings, jobs=2) == report_text([whole], settings, jobs=1)
+
+
+def test_finishing_leaves_the_tallies_as_they_were():
+    path = max(FORMS, key=lambda p: p.stat().st_size if p.suffix == ".txt" else 0)
+    result = unfinished([path])[0]
+    first = result.finish()
+    halves = [result.finish(shards.in_share(k, "default")) for k in (0, 1)]
+    again = result.finish()
+    assert again == first
+    for a, b, c in zip(first.snapshots, *[h.snapshots for h in halves]):
+        assert b.total == c.total == a.total
+        assert sorted(b.groups + c.groups, key=repr) == sorted(a.groups, key=repr)
+        assert b.groups and c.groups
+
+
+def test_a_failed_child_leaves_its_share_to_the_parent(monkeypatch):
+    results = unfinished(INPUTS[:6])
+    settings = SummarySettings()
+    one, _ = report_text(results, settings, jobs=1)
+
+    def fail(share, out):
+        raise RuntimeError("the child fails before sending anything")
+    monkeypatch.setattr(shards, "_send", fail)
+    two, _ = report_text(results, settings, jobs=2)
+    assert two == one
+
+
+def test_a_child_cut_off_midway_is_a_clear_error(monkeypatch):
+    # The child sent its keys, then died before its last cluster text (killed, out of
+    # memory): the report cannot be completed, and says so instead of writing less.
+    results = unfinished(INPUTS[:6])
+    real_send = shards._send
+    monkeypatch.setattr(shards, "_send", lambda share, out: real_send(share, _Truncating(out)))
+    with pytest.raises(GoleakError, match="second process of this report ended"):
+        report_text(results, SummarySettings(), jobs=2)
+
+
+class _Truncating:
+    """A writer that drops the last text: the child's stream ends early."""
+
+    def __init__(self, out):
+        self.out = out
+        self.pending = None
+
+    def write(self, data):
+        if self.pending is not None:
+            self.out.write(self.pending)
+        self.pending = data
+
+    def flush(self):
+        self.out.flush()
+
+
+def test_few_stacks_or_one_job_stay_in_one_process(monkeypatch):
+    started = []
+    monkeypatch.setattr(shards._Child, "start", classmethod(lambda cls, work: started.append(1)))
+    results = unfinished(FORMS[:3])
+    report_text(results, SummarySettings(), jobs=2, min_stacks=10 ** 6)
+    report_text(results, SummarySettings(), jobs=1)
+    report_text(results, SummarySettings(), jobs=2, fmt="text")
+    assert started == []
+    report_text(results, SummarySettings(), jobs=2)
+    assert started == [1]
+
+
+def test_summaries_of_finished_results_split_too():
+    # What the gzip-text path returns (finished, with its truncation warning).
+    results = [parse_file(str(p), p.name) for p in FORMS]
+    settings = SummarySettings()
+    assert report_text(results, settings, jobs=2) == report_text(results, settings, jobs=1)
+    assert summarize(results, settings).total == json.loads(report_text(results, settings, jobs=2)[0])["total"]
+
+
+@pytest.mark.slow
+def test_cli_summary_of_many_stacks_in_two_processes(tmp_path, go_cache):
+    """The console script on a real 26 MB dump of 4,000 distinct stacks (read by two parse
+    processes, summarized in two shares): the same JSON as --jobs 1, on stdout and in -o."""
+    import subprocess
+    from tests.conftest import ROOT, go_build, run_cli
+    gen = go_build(ROOT / "bench" / "gen", go_cache, "benchgen")
+    dump = tmp_path / "many.txt"
+    subprocess.run([str(gen), "-goroutines", "16000", "-stacks", "4000", "-debug", "2", "-o", str(dump), "-q"],
+                   check=True, timeout=600)
+    assert dump.stat().st_size > 24 << 20  # over goleak.parse.PARALLEL_MIN_BYTES
+    one = run_cli(["summary", str(dump), "--format", "json", "--jobs", "1"]).stdout
+    two = run_cli(["summary", str(dump), "--format", "json", "--jobs", "2"]).stdout
+    run_cli(["summary", str(dump), "--format", "json", "--jobs", "2", "-o", str(tmp_path / "two.json")])
+    assert two == one
+    assert (tmp_path / "two.json").read_text() == one
+    data = json.loads(one)
+    assert data["total"] == 16001 and len(data["clusters"]) >= 4000
