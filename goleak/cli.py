@@ -16,7 +16,7 @@ import click
 from goleak import __version__
 from goleak.errors import GoleakError, InputError, UsageError
 from goleak.model import ParseResult
-from goleak.output import check_output_dir, write_atomic
+from goleak.output import blocks, check_output_dir, write_atomic
 from goleak.normalize import SIMILARITIES
 from goleak.parse import INPUT_FORMATS, ParseOptions
 from goleak.report import Format, renderer_for
@@ -250,11 +250,10 @@ def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Option
                  inputs: Sequence[str] = ()) -> None:
     """The report (its text, or its pieces in order, text or UTF-8 bytes) to stdout, or to a
     file written atomically (temp file + rename) that is not one of the inputs."""
-    chunks = [report] if isinstance(report, str) else report
     if not output or output == "-":
         # color=True: keep the codes the renderer chose to write (--color always through a
         # pipe); click would strip them. Renderers emit none unless colour was asked for.
-        for chunk in chunks:
+        for chunk in [report] if isinstance(report, str) else blocks(report):
             click.echo(chunk, nl=False, color=True)
         return
     target = os.path.abspath(output)
@@ -262,7 +261,7 @@ def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Option
         if spec != "-" and not is_url(spec) and os.path.exists(spec) and os.path.exists(target) \
                 and os.path.samefile(spec, target):
             raise UsageError("refusing to overwrite %s: it is one of the inputs" % output)
-    write_atomic(output, (c.encode("utf-8") if isinstance(c, str) else c for c in chunks))
+    write_atomic(output, report.encode("utf-8") if isinstance(report, str) else blocks(report))
 
 
 def render(view, fmt: str, options: ReportOptions) -> str:

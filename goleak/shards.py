@@ -43,7 +43,7 @@ _HEADER = struct.Struct("<Q")  # byte length of the child's pickled keys
 @dataclass(frozen=True)
 class SummaryReport:
     warnings: Tuple[Warning, ...]  # of every snapshot, in source order
-    chunks: Iterable[str]  # the report text, in order
+    chunks: Iterable[Union[str, bytes]]  # the report in order: text, or UTF-8 bytes
 
 
 def summary_report(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, fmt: str,
@@ -123,16 +123,27 @@ def _json_in_two(results: Sequence[Parsed], settings: SummarySettings, options: 
     if theirs is None:
         # No child, or it failed (killed, out of memory): this process does its share too.
         other = _run_share(results, settings, options, 1)
-        theirs = _Received(other.cluster_keys, iter(other.cluster_texts), other.suspects, other.ignored)
+        theirs = _Received(other.cluster_keys, (t.encode("utf-8") for t in other.cluster_texts), other.suspects,
+                           other.ignored)
     # The report's frame (totals, sources, warnings) is every share's; what the shares split
     # is added up or merged.
     frame = replace(mine.summary, clusters=(), flags=(), suspects=(), ignored=mine.ignored + theirs.ignored)
-    suspects = [text for _, text in _merged(mine.suspects, theirs.suspects)]
+    head, tail = json_report.summary_frame(build_summary_view(frame, options),
+                                           [text for _, text in _merged(mine.suspects, theirs.suspects)])
     order = _merged([(key, True) for key in mine.cluster_keys], [(key, False) for key in theirs.cluster_keys])
-    my_texts = iter(mine.cluster_texts)
-    texts = (next(my_texts) if is_mine else next(theirs.texts) for _, is_mine in order)
-    return SummaryReport(mine.summary.warnings,
-                         json_report.summary_chunks(build_summary_view(frame, options), texts, suspects))
+    return SummaryReport(mine.summary.warnings, _json_bytes(head, tail, order, iter(mine.cluster_texts), theirs.texts))
+
+
+def _json_bytes(head: str, tail: str, order: List[Tuple[object, bool]], mine: Iterator[str],
+                theirs: Iterator[bytes]) -> Iterator[bytes]:
+    """The report as UTF-8 pieces: the child's texts pass through as the bytes it sent."""
+    yield head.encode("utf-8")
+    comma = b""
+    for _, is_mine in order:
+        yield comma
+        yield next(mine).encode("utf-8") if is_mine else next(theirs)
+        comma = b","
+    yield tail.encode("utf-8")
 
 
 def _merged(a: list, b: list) -> list:
@@ -154,7 +165,7 @@ def _merged(a: list, b: list) -> list:
 @dataclass
 class _Received:
     cluster_keys: List[Tuple[int, str]]
-    texts: Iterator[str]
+    texts: Iterator[bytes]  # encoded
     suspects: List[Tuple[Tuple[float, str], str]]
     ignored: int
 
@@ -174,6 +185,13 @@ class _Child:
         sys.stderr.flush()
         try:
             read_end, write_end = os.pipe()
+            try:
+                # A megabyte at a time through the pipe, not 64 KiB: fewer turns of the two
+                # processes while the parent writes the report. (Only where fork is: POSIX.)
+                import fcntl
+                fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+            except OSError:
+                pass
             pid = os.fork()
         except OSError:
             return None
@@ -204,7 +222,7 @@ class _Child:
         cluster_keys, lengths, suspects, ignored = keys
         return _Received(cluster_keys, self._texts(lengths), suspects, ignored)
 
-    def _texts(self, lengths: List[int]) -> Iterator[str]:
+    def _texts(self, lengths: List[int]) -> Iterator[bytes]:
         read = self.stream.read
         try:
             for n in lengths:
@@ -212,7 +230,7 @@ class _Child:
                 if len(data) != n:
                     raise GoleakError("the second process of this report ended before sending all of it "
                                       "(killed? out of memory?); --jobs 1 does it in one process")
-                yield data.decode("utf-8")
+                yield data
         finally:
             self.stream.close()
             os.waitpid(self.pid, 0)

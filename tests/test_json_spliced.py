@@ -45,3 +45,19 @@ def test_hostile_strings_are_written_as_json_dumps_writes_them():
     assert 'main.\u00e9\u65e5\\back"quote' in functions
     labels = [c["labels"] for c in data["clusters"] if c["labels"]]
     assert {'"': {"": 1}, "k\\\\ey": {"v\\al\tue é日": 1}} in labels
+
+
+@pytest.mark.parametrize("per_chunk", [1, 2, 3, 1000])
+def test_chunks_join_to_the_same_text_at_any_chunk_size(per_chunk, monkeypatch):
+    # The CLI writes the summary chunk by chunk; every boundary (an exact multiple of the
+    # chunk size, one over, a single chunk) gives the same text.
+    path = FIXTURES / "forms" / "multi-dump.txt"
+    view = build_summary_view(summarize([parse_file(str(path), path.name)], SummarySettings()), ReportOptions())
+    whole = json.dumps(json_report.summary_json(view), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    monkeypatch.setattr(json_report, "CHUNK_CLUSTERS", per_chunk)
+    chunks = list(json_report.render_chunks(view))
+    assert "".join(chunks) == whole + "\n"
+    assert len(chunks) == -(-len(view.clusters) // per_chunk) + 1
+    empty = build_summary_view(summarize([parse_file(str(path), path.name)], SummarySettings(ignore=lambda c: True)),
+                               ReportOptions())
+    assert json.loads("".join(json_report.render_chunks(empty)))["clusters"] == []

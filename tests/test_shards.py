@@ -26,7 +26,8 @@ def unfinished(paths, similarity="default", jobs=1):
 
 def report_text(results, settings, jobs, min_stacks=0, fmt="json"):
     report = shards.summary_report(results, settings, ReportOptions(version="t"), fmt, jobs, min_stacks)
-    return "".join(report.chunks), report.warnings
+    text = b"".join(c.encode("utf-8") if isinstance(c, str) else c for c in report.chunks).decode("utf-8")
+    return text, report.warnings
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)

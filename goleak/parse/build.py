@@ -151,6 +151,14 @@ def stack_sort_key(stack: Stack) -> tuple:
     return tuple(map(_ORDER, stack.frames))
 
 
+def _distinct_key_pairs(labels) -> Optional[tuple]:
+    """A header's label pairs in StackGroup.labels order, or None unless every key is
+    distinct (and so within MAX_LABEL_VALUES): then Tally is what folds them."""
+    if len({k for k, _ in labels}) != len(labels):
+        return None
+    return tuple(sorted(labels))
+
+
 class HeaderCount:
     """Fast-path count of goroutines that share one stanza key and one header text."""
 
@@ -236,7 +244,6 @@ class SnapshotBuilder:
         always count every goroutine. The builder is not changed, so it can be finished
         again, for another shard."""
         groups, total = self._groups(keep)
-        groups = [t.to_group(stack, state) for (stack, state), t in groups.items()]
         groups.sort(key=lambda g: (-g.count, g.state, stack_sort_key(g.stack)))
         warnings = [Warning(source, ln, msg) for ln, msg in self.warnings]
         if self.declared_total is not None and self.declared_total != total:
@@ -257,36 +264,53 @@ class SnapshotBuilder:
             race_reports=self.race_reports,
         )
 
-    def _groups(self, keep: Optional[Callable[[Stack], bool]]) -> Tuple[Dict[Tuple[Stack, str], Tally], int]:
-        """The reference path's tallies (of the kept stacks) with the fast path's folded in,
-        and the snapshot's total."""
-        if keep is None:
-            groups = dict(self.groups)
-        else:
-            groups = {key: t for key, t in self.groups.items() if keep(key[0])}
-        # Tallies of the reference path that a fast-path tally joins are copied first:
-        # self.groups stays as it was.
-        borrowed = set(groups)
+    def _groups(self, keep: Optional[Callable[[Stack], bool]]) -> Tuple[List[StackGroup], int]:
+        """The groups of the kept stacks, the fast path's tallies folded into the reference
+        path's, and the snapshot's total."""
         total = self.total
+        # (stack, state) -> its fast-path tallies: one (HeaderFields, count, ids) tuple, or a
+        # list of them when several header texts share a state.
+        fast: Dict[Tuple[Stack, str], object] = {}
         for stack, counts in self.fast_tallies():
             if keep is not None and not keep(stack):
                 total += sum([n for _, n, _ in counts])
                 continue
-            for fields, n, ids in counts:
-                total += n
-                key = (stack, fields.state)
-                t = groups.get(key)
-                if t is None:
-                    t = groups[key] = Tally()
-                    # The first header of a group (most groups have one): the fast path
-                    # kept its lowest ids in order already; dict.fromkeys drops repeats
-                    # as add_id would.
-                    t.ids = list(dict.fromkeys(ids))
-                    ids = ()
-                elif key in borrowed:
-                    t = groups[key] = t.copy()
-                    borrowed.discard(key)
+            for item in counts:
+                total += item[1]
+                key = (stack, item[0].state)
+                seen = fast.get(key)
+                if seen is None:
+                    fast[key] = item
+                elif type(seen) is tuple:
+                    fast[key] = [seen, item]
+                else:
+                    seen.append(item)
+        groups: List[StackGroup] = []
+        for key, t in self.groups.items():
+            if (keep is None or keep(key[0])) and key not in fast:
+                groups.append(t.to_group(*key))
+        label_pairs: Dict[int, Optional[tuple]] = {}  # id(HeaderFields) -> its labels in order
+        for key, items in fast.items():
+            t = self.groups.get(key)
+            if t is None and type(items) is tuple:
+                # One header text (most groups of a big dump): the group is that text's
+                # count, with no Tally to fill and read back. Its labels, one value per key
+                # as pprof prints them, are each carried by all n goroutines.
+                fields, n, ids = items
+                pairs = label_pairs.get(id(fields), False) if fields.labels else ()
+                if pairs is False:
+                    pairs = label_pairs[id(fields)] = _distinct_key_pairs(fields.labels)
+                if pairs is not None:
+                    groups.append(StackGroup(
+                        key[0], key[1], n, n if fields.leaked else 0, n if fields.locked else 0,
+                        fields.wait, fields.wait, tuple([LabelCount(k, v, n) for k, v in pairs]) if pairs else (),
+                        (), tuple(dict.fromkeys(ids))))
+                    continue
+            # Copied: self.groups stays as it was, for the next finish.
+            t = t.copy() if t is not None else Tally()
+            for fields, n, ids in (items,) if type(items) is tuple else items:
                 t.add(None, n, fields.wait, fields.leaked, fields.locked, fields.labels)
                 for gid in ids:
                     t.add_id(gid)
+            groups.append(t.to_group(*key))
         return groups, total

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 from goleak.report.view import SCHEMA_VERSION, ClusterView, FrameView, SummaryView
 
@@ -224,30 +225,18 @@ def suspect_text(c: ClusterView) -> str:
     return _dumps({"id": c.id, "reasons": list(c.suspect_reasons)})
 
 
-def summary_chunks(view: SummaryView, cluster_texts: Iterable[str], suspect_texts: Iterable[str]) -> Iterator[str]:
-    """The summary JSON, in pieces, around cluster and suspect texts already written (in
-    report order) by cluster_texts() and suspect_text(); view.clusters and view.suspects are
-    not read. The pieces join to json.dumps(summary_json(view)) plus a newline
-    (tests/test_json_spliced.py): sorted keys put "clusters" first and "suspects" between
-    "sources" and "total", so the rest of the object is dumped in two halves around it.
-
-    A 20,000-cluster summary is 87 MB of JSON: written chunk by chunk, it is never joined
-    into one string, nor encoded whole.
-    """
+def summary_frame(view: SummaryView, suspect_texts: Iterable[str]) -> Tuple[str, str]:
+    """The summary JSON around its clusters: the text before the first cluster and the text
+    after the last, with the suspects (suspect_text() of each, in report order) in it;
+    view.clusters and view.suspects are not read. Head, the cluster texts joined by commas,
+    and tail make json.dumps(summary_json(view)) plus a newline (tests/test_json_spliced.py):
+    sorted keys put "clusters" first and "suspects" between "sources" and "total", so the
+    rest of the object is dumped in two halves around the suspects."""
     rest = summary_json(dataclasses.replace(view, clusters=(), suspects=()))
     del rest["clusters"], rest["suspects"]
     before = _dumps({k: v for k, v in rest.items() if k < "suspects"})
     after = _dumps({k: v for k, v in rest.items() if k > "suspects"})
-    yield '{"clusters":['
-    batch: List[str] = []
-    for text in cluster_texts:
-        batch.append(text)
-        if len(batch) == CHUNK_CLUSTERS:
-            yield ",".join(batch)
-            batch = [""]  # the next chunk starts with the comma that joins it on
-    if batch and batch != [""]:
-        yield ",".join(batch)
-    yield "]," + before[1:-1] + ',"suspects":[' + ",".join(suspect_texts) + "]," + after[1:-1] + "}\n"
+    return '{"clusters":[', "]," + before[1:-1] + ',"suspects":[' + ",".join(suspect_texts) + "]," + after[1:-1] + "}\n"
 
 
 def cluster_texts(clusters: Iterable[ClusterView]) -> Iterator[str]:
@@ -256,7 +245,18 @@ def cluster_texts(clusters: Iterable[ClusterView]) -> Iterator[str]:
 
 
 def render_summary_chunks(view: SummaryView) -> Iterator[str]:
-    return summary_chunks(view, cluster_texts(view.clusters), map(suspect_text, view.suspects))
+    """The summary JSON in pieces of CHUNK_CLUSTERS clusters: a 20,000-cluster summary is
+    87 MB of JSON, never joined into one string nor encoded whole."""
+    head, tail = summary_frame(view, map(suspect_text, view.suspects))
+    texts = cluster_texts(view.clusters)
+    lead = head
+    while True:
+        batch = list(itertools.islice(texts, CHUNK_CLUSTERS))
+        if not batch:
+            break
+        yield lead + ",".join(batch)
+        lead = ","
+    yield tail if lead == "," else head + tail
 
 
 def render_summary(view: SummaryView) -> str:
