@@ -7,12 +7,13 @@ from goleak.normalize import digest, digest_pair, signatures, state_key
 
 
 class _Acc:
-    __slots__ = ("groups", "signature", "state")
+    __slots__ = ("groups", "signature", "state", "frames")
 
-    def __init__(self, signature: str, state: str):
+    def __init__(self, signatures: Tuple[str, str], state: str):
         self.groups: List[StackGroup] = []
-        self.signature = signature
+        self.signature = signatures[1]
         self.state = state
+        self.frames = signatures[0]  # the frames signature of the first group's stack
 
 
 def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") -> Tuple[Cluster, ...]:
@@ -30,7 +31,7 @@ def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") ->
         st = state_key(g.state, similarity)
         acc = accs.get((sigs[1], st))
         if acc is None:
-            acc = accs[(sigs[1], st)] = _Acc(sigs[1], st)
+            acc = accs[(sigs[1], st)] = _Acc(sigs, st)
         acc.groups.append(g)
     clusters = [_merge(acc, sig_cache) for acc in accs.values()]
     clusters.sort(key=lambda c: (-c.count, c.id))
@@ -47,7 +48,7 @@ def _merge(acc: _Acc, sig_cache) -> Cluster:
     if len(groups) == 1:
         # One stack: its frames signature starts its stack signature, so one hash pass
         # gives both ids.
-        frames = sig_cache[groups[0].stack][0]
+        frames = acc.frames
         stack_id, cluster_id = digest_pair(frames, acc.signature[len(frames):] + suffix)
         return merge_groups(groups, cluster_id, stack_id, groups[0])
     rep = representative(groups)

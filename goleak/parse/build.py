@@ -278,9 +278,9 @@ class SnapshotBuilder:
             for item in counts:
                 total += item[1]
                 key = (stack, item[0].state)
-                seen = fast.get(key)
-                if seen is None:
-                    fast[key] = item
+                seen = fast.setdefault(key, item)  # one hash of the key: Stack.__hash__ is Python
+                if seen is item:
+                    pass
                 elif type(seen) is tuple:
                     fast[key] = [seen, item]
                 else:
@@ -289,9 +289,10 @@ class SnapshotBuilder:
         for key, t in self.groups.items():
             if (keep is None or keep(key[0])) and key not in fast:
                 groups.append(t.to_group(*key))
+        reference = self.groups
         label_pairs: Dict[int, Optional[tuple]] = {}  # id(HeaderFields) -> its labels in order
         for key, items in fast.items():
-            t = self.groups.get(key)
+            t = reference.get(key) if reference else None
             if t is None and type(items) is tuple:
                 # One header text (most groups of a big dump): the group is that text's
                 # count, with no Tally to fill and read back. Its labels, one value per key

@@ -192,11 +192,11 @@ class _ClusterTexts:
 
     def frames(self, frames) -> str:
         # Joined through C-level maps, with no Python step per frame once every frame has
-        # its text.
-        try:
-            return ",".join(map(self.texts.__getitem__, map(id, frames)))
-        except KeyError:
-            return ",".join(map(self.frame, frames))
+        # its text; a frame without one yet (None) is encoded by self.frame.
+        texts = list(map(self.texts.get, map(id, frames)))
+        if not all(texts):
+            texts = [t or self.frame(f) for t, f in zip(texts, frames)]
+        return ",".join(texts)
 
     def cluster(self, c: ClusterView) -> str:
         # Written out for the common shapes (one state, no labels, frames already encoded):
