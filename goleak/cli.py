@@ -16,7 +16,7 @@ import click
 from goleak import __version__
 from goleak.errors import GoleakError, InputError, UsageError
 from goleak.model import ParseResult
-from goleak.output import blocks, check_output_dir, write_atomic
+from goleak.output import check_output_dir, write_atomic
 from goleak.normalize import SIMILARITIES
 from goleak.parse import INPUT_FORMATS, ParseOptions
 from goleak.report import Format, renderer_for
@@ -63,7 +63,8 @@ def input_options(fn: Callable) -> Callable:
     fn = click.option("--input-format", type=click.Choice(INPUT_FORMATS), default="auto", show_default=True,
                       help="Force the input format instead of detecting it from the content.")(fn)
     fn = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-                      help="Processes for reading a large debug=2 file [default: CPU count, at most 4].")(fn)
+                      help="Processes for reading a large debug=2 file; a JSON summary of many distinct "
+                           "stacks also clusters in two; 1 keeps it all in one [default: CPU count, at most 4].")(fn)
     fn = click.option("--timeout", type=click.FloatRange(0.1), default=DEFAULT_TIMEOUT, show_default=True,
                       help="Seconds to wait for a URL source to connect or send data.")(fn)
     fn = click.option("--max-bytes", type=click.IntRange(1), default=DEFAULT_MAX_BYTES, show_default=True,
@@ -253,15 +254,16 @@ def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Option
     if not output or output == "-":
         # color=True: keep the codes the renderer chose to write (--color always through a
         # pipe); click would strip them. Renderers emit none unless colour was asked for.
-        for chunk in [report] if isinstance(report, str) else blocks(report):
-            click.echo(chunk, nl=False, color=True)
+        for piece in [report] if isinstance(report, str) else report:
+            click.echo(piece, nl=False, color=True)
         return
     target = os.path.abspath(output)
     for spec in inputs:
         if spec != "-" and not is_url(spec) and os.path.exists(spec) and os.path.exists(target) \
                 and os.path.samefile(spec, target):
             raise UsageError("refusing to overwrite %s: it is one of the inputs" % output)
-    write_atomic(output, report.encode("utf-8") if isinstance(report, str) else blocks(report))
+    write_atomic(output, report.encode("utf-8") if isinstance(report, str) else
+                 (p.encode("utf-8") if isinstance(p, str) else p for p in report))
 
 
 def render(view, fmt: str, options: ReportOptions) -> str:
@@ -314,8 +316,8 @@ def summary(ctx, sources, similarity, min_wait, ignore, no_default_ignores, conf
       goleak summary pod-*.txt --format json -o summary.json
       goleak summary crash.log --similarity loose --top 5
     """
-    from goleak.shards import summary_report
     from goleak.summary import SummarySettings
+    from goleak.summary_report import summary_report
     config = resolve_config(ctx, config_path, similarity=similarity, min_wait=min_wait, ignore=ignore,
                             default_ignores=not no_default_ignores)
     # Unfinished: with many distinct stacks, a JSON summary builds its groups in two shares.

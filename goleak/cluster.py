@@ -9,11 +9,11 @@ from goleak.normalize import digest, digest_pair, signatures, state_key
 class _Acc:
     __slots__ = ("groups", "signature", "state", "frames")
 
-    def __init__(self, signatures: Tuple[str, str], state: str):
+    def __init__(self, frames: str, signature: str, state: str):
         self.groups: List[StackGroup] = []
-        self.signature = signatures[1]
+        self.signature = signature
         self.state = state
-        self.frames = signatures[0]  # the frames signature of the first group's stack
+        self.frames = frames  # the frames signature of the first group's stack
 
 
 def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") -> Tuple[Cluster, ...]:
@@ -31,7 +31,7 @@ def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") ->
         st = state_key(g.state, similarity)
         acc = accs.get((sigs[1], st))
         if acc is None:
-            acc = accs[(sigs[1], st)] = _Acc(sigs, st)
+            acc = accs[(sigs[1], st)] = _Acc(sigs[0], sigs[1], st)
         acc.groups.append(g)
     clusters = [_merge(acc, sig_cache) for acc in accs.values()]
     clusters.sort(key=lambda c: (-c.count, c.id))

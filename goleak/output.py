@@ -1,7 +1,7 @@
 """Writing goleak's files: reports, baselines and captured dumps, always atomically."""
 import os
 import tempfile
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Optional, Union
 
 from goleak.errors import UsageError
 
@@ -15,29 +15,6 @@ def check_output_dir(path: Optional[str]) -> None:
         raise UsageError("cannot write %s: directory %s does not exist" % (path, directory))
 
 
-# Bytes per write: a big report arrives in many small pieces (40,000 for 20,000 clusters);
-# one system call per piece would cost more than the copy that joins them.
-BLOCK = 1 << 20
-
-
-def blocks(pieces: Iterable[Union[str, bytes]]) -> Iterator[bytes]:
-    """The pieces of a report (text, or UTF-8 bytes), encoded and joined into blocks of
-    about BLOCK bytes."""
-    pending = []
-    size = 0
-    for piece in pieces:
-        if isinstance(piece, str):
-            piece = piece.encode("utf-8")
-        pending.append(piece)
-        size += len(piece)
-        if size >= BLOCK:
-            yield b"".join(pending)
-            pending = []
-            size = 0
-    if pending:
-        yield b"".join(pending)
-
-
 def write_atomic(path: str, data: Union[bytes, Iterable[bytes]]) -> None:
     """Write data (bytes, or its pieces in order) through a temporary file beside path and a
     rename: a failure never leaves half a file, and a reader never sees one."""
@@ -49,7 +26,8 @@ def write_atomic(path: str, data: Union[bytes, Iterable[bytes]]) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
+        # A big report comes in pieces of about a megabyte (json_report.splice).
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             if isinstance(data, bytes):
                 f.write(data)
             else:

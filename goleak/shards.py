@@ -1,253 +1,199 @@
-"""A summary report from parsed sources: the stages after the parse, on two cores when it pays.
+"""A JSON summary computed in two processes, one shard of the clusters each.
 
 A dump with many distinct stacks (20,000 in a 300 MB file) spends most of a summary after the
 parse, one distinct stack at a time: folding tallies into groups, clustering, the view and the
-report's text. Each of those works cluster by cluster, so the work splits by cluster:
+JSON. Each of those works cluster by cluster, so the work splits by cluster:
 normalize.shard_key gives every stack a number that all stacks of one cluster share; a forked
-child takes the stacks of one share and the parent those of the other; each runs the ordinary
-stages on its share (finish → summarize → view → cluster texts); the parent merges the two in
-the order summarize() gives (clusters by count, then id; suspects by score, then id), so the
-report is byte for byte the one a single process writes (tests/test_shards.py). The child
+child takes the stacks of shard 1 and this process those of shard 0; each runs the ordinary
+stages on its shard (finish → summarize → view → cluster texts); this process merges the two
+in the order summarize() gives (clusters by count, then id; suspects by score, then id), so
+the report is byte for byte the one a single process writes (tests/test_shards.py). The child
 inherits the parsed tallies through fork, so nothing is pickled on the way in, and sends back
-its encoded cluster texts with the keys that order them.
+its cluster texts, encoded, with the keys that order them.
 
-Only the JSON summary is split (the text and Markdown reports show a few clusters, the HTML
-one is rendered whole by one template). Where fork is missing, with --jobs 1, or when there are
-few distinct stacks, one process does it all; if the child fails, the parent does its share.
+If the child fails at any point, this process does its shard too; if the shards disagree
+about a cluster (only a hostile dump could make them: see _overlap), one process does it all.
 """
+import heapq
 import io
 import os
 import pickle
+import signal
 import struct
-import sys
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from operator import itemgetter
+from typing import Callable, List, Optional, Sequence, Tuple
 
-from goleak.errors import GoleakError
-from goleak.model import ParseResult, Stack, Warning
+from goleak.model import Stack, Warning
 from goleak.normalize import shard_key
-from goleak.parse import UnfinishedResult
-from goleak.report import Format, renderer_for
+from goleak.parse import Parsed, finish_parsed
+from goleak.parse.parallel import fork_available
+from goleak.report import json_report
 from goleak.report.view import ReportOptions, build_summary_view
 from goleak.summary import Summary, SummarySettings, summarize
 
-Parsed = Union[ParseResult, UnfinishedResult]
-
-# Distinct stacks below which one process does it all: a fork, a pipe and a merge cost
-# about 0.05 s, about what 500 distinct stacks take to cluster and write.
-SHARD_MIN_STACKS = 2000
-
-_HEADER = struct.Struct("<Q")  # byte length of the child's pickled keys
+_SIZE = struct.Struct("<Q")  # the byte length of what follows it on the pipe
 
 
-@dataclass(frozen=True)
-class SummaryReport:
-    warnings: Tuple[Warning, ...]  # of every snapshot, in source order
-    chunks: Iterable[Union[str, bytes]]  # the report in order: text, or UTF-8 bytes
+def available() -> bool:
+    return fork_available()
 
 
-def summary_report(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, fmt: str,
-                   jobs: int = 1, min_stacks: int = SHARD_MIN_STACKS) -> SummaryReport:
-    """The summary of results in format fmt, in two processes when jobs > 1, the format is
-    JSON and the sources hold at least min_stacks distinct stacks."""
-    if jobs > 1 and Format(fmt) is Format.JSON and _fork_available() and distinct_stacks(results) >= min_stacks:
-        return _json_in_two(results, settings, options)
-    summary = summarize([finish(r) for r in results], settings)
-    view = build_summary_view(summary, options)
-    if Format(fmt) is Format.JSON:
-        from goleak.report import json_report
-        return SummaryReport(summary.warnings, json_report.render_chunks(view))
-    return SummaryReport(summary.warnings, [renderer_for(Format(fmt), view)(view, options)])
-
-
-def finish(result: Parsed, keep: Optional[Callable[[Stack], bool]] = None) -> ParseResult:
-    """The snapshots of result, with the groups of the stacks keep() accepts (all by default)."""
-    if isinstance(result, UnfinishedResult):
-        return result.finish(keep)
-    if keep is None:
-        return result
-    return replace(result, snapshots=tuple(replace(s, groups=tuple(g for g in s.groups if keep(g.stack)))
-                                           for s in result.snapshots))
-
-
-def distinct_stacks(results: Sequence[Parsed]) -> int:
-    """An upper bound of the distinct stacks in results (a stack read by two parse workers
-    counts twice): cheap, and enough to tell a big job from a small one."""
-    n = 0
-    for r in results:
-        if isinstance(r, UnfinishedResult):
-            n += sum(len(b.groups) + len(b.raw) + len(b.imported) for b in r.builders)
-        else:
-            n += sum(len(s.groups) for s in r.snapshots)
-    return n
-
-
-def in_share(share: int, similarity: str) -> Callable[[Stack], bool]:
-    """keep() for one of two shares: all stacks of a cluster fall in the same one."""
+def in_shard(shard: int, similarity: str) -> Callable[[Stack], bool]:
+    """keep() for one of two shards: all stacks of a cluster fall in the same one."""
     def keep(stack: Stack) -> bool:
-        return shard_key(stack, similarity) & 1 == share
+        return shard_key(stack, similarity) & 1 == shard
     return keep
 
 
 @dataclass(frozen=True)
-class _Share:
-    """One share's part of the report: cluster texts and suspect texts with their order keys."""
+class _Shard:
+    """One shard's part of the report: cluster and suspect texts with the keys that order them."""
 
-    summary: Summary
+    summary: Optional[Summary]  # this process's shard only: the report's frame comes from it
     cluster_keys: List[Tuple[int, str]]  # (-count, id), ascending
-    cluster_texts: List[str]
+    cluster_texts: List[bytes]  # encoded, in the order of cluster_keys
     suspects: List[Tuple[Tuple[float, str], str]]  # ((-score, id), text), ascending
     ignored: int
 
 
-def _run_share(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, share: int) -> _Share:
-    from goleak.report import json_report
-    keep = in_share(share, settings.similarity)
-    summary = summarize([finish(r, keep) for r in results], settings)
+def _run_shard(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, shard: int) -> _Shard:
+    keep = in_shard(shard, settings.similarity)
+    summary = summarize([finish_parsed(r, keep) for r in results], settings)
     view = build_summary_view(summary, options)
-    return _Share(
+    return _Shard(
         summary=summary,
         cluster_keys=[(-c.count, c.id) for c in summary.clusters],
-        cluster_texts=list(json_report.cluster_texts(view.clusters)),
+        cluster_texts=[t.encode("utf-8") for t in json_report.cluster_texts(view.clusters)],
         suspects=[((-s.score, s.cluster.id), json_report.suspect_text(v))
                   for s, v in zip(summary.suspects, view.suspects)],
         ignored=summary.ignored,
     )
 
 
-def _json_in_two(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions) -> SummaryReport:
-    from goleak.report import json_report
-    child = _Child.start(lambda: _run_share(results, settings, options, 1))
-    mine = _run_share(results, settings, options, 0)
-    theirs = child.result() if child is not None else None
+def json_summary(results: Sequence[Parsed], settings: SummarySettings,
+                 options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], List[bytes]]]:
+    """(warnings, the report's UTF-8 pieces) of the JSON summary of results, computed in two
+    processes; None when one process must do it all (the shards overlap)."""
+    child = _Child.start(lambda: _run_shard(results, settings, options, 1))
+    try:
+        mine = _run_shard(results, settings, options, 0)
+        theirs = child.result() if child is not None else None
+    finally:
+        if child is not None:
+            child.close()
     if theirs is None:
-        # No child, or it failed (killed, out of memory): this process does its share too.
-        other = _run_share(results, settings, options, 1)
-        theirs = _Received(other.cluster_keys, (t.encode("utf-8") for t in other.cluster_texts), other.suspects,
-                           other.ignored)
-    # The report's frame (totals, sources, warnings) is every share's; what the shares split
-    # is added up or merged.
+        # No child, or it failed (killed, out of memory): this process does its shard too.
+        theirs = _run_shard(results, settings, options, 1)
+    if _overlap(mine, theirs):
+        return None
+    # The report's frame (totals, sources, warnings) is every shard's; what the shards
+    # split is added up or merged.
     frame = replace(mine.summary, clusters=(), flags=(), suspects=(), ignored=mine.ignored + theirs.ignored)
-    head, tail = json_report.summary_frame(build_summary_view(frame, options),
-                                           [text for _, text in _merged(mine.suspects, theirs.suspects)])
-    order = _merged([(key, True) for key in mine.cluster_keys], [(key, False) for key in theirs.cluster_keys])
-    return SummaryReport(mine.summary.warnings, _json_bytes(head, tail, order, iter(mine.cluster_texts), theirs.texts))
+    head, tail = json_report.summary_frame(
+        build_summary_view(frame, options),
+        [text for _, text in heapq.merge(mine.suspects, theirs.suspects, key=itemgetter(0))])
+    order = heapq.merge(zip(mine.cluster_keys, mine.cluster_texts), zip(theirs.cluster_keys, theirs.cluster_texts),
+                        key=itemgetter(0))
+    texts = map(itemgetter(1), order)
+    return mine.summary.warnings, json_report.splice(head.encode("utf-8"), texts, tail.encode("utf-8"))
 
 
-def _json_bytes(head: str, tail: str, order: List[Tuple[object, bool]], mine: Iterator[str],
-                theirs: Iterator[bytes]) -> Iterator[bytes]:
-    """The report as UTF-8 pieces: the child's texts pass through as the bytes it sent."""
-    yield head.encode("utf-8")
-    comma = b""
-    for _, is_mine in order:
-        yield comma
-        yield next(mine).encode("utf-8") if is_mine else next(theirs)
-        comma = b","
-    yield tail.encode("utf-8")
-
-
-def _merged(a: list, b: list) -> list:
-    """Two lists of (key, value), each in ascending key order, as one in ascending order."""
-    out = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        if a[i][0] <= b[j][0]:
-            out.append(a[i])
-            i += 1
-        else:
-            out.append(b[j])
-            j += 1
-    out.extend(a[i:])
-    out.extend(b[j:])
-    return out
-
-
-@dataclass
-class _Received:
-    cluster_keys: List[Tuple[int, str]]
-    texts: Iterator[bytes]  # encoded
-    suspects: List[Tuple[Tuple[float, str], str]]
-    ignored: int
+def _overlap(mine: _Shard, theirs: _Shard) -> bool:
+    """Whether a cluster id came out of both shards. shard_key reads a cluster's lines off its
+    frames; a function name with a newline in it (only a hostile protobuf has one) can make
+    two different frame lists print the same cluster key, and so one cluster in both shards."""
+    return not {k[1] for k in mine.cluster_keys}.isdisjoint(k[1] for k in theirs.cluster_keys)
 
 
 class _Child:
-    """A forked process that computes a _Share and sends it through a pipe: first the pickled
-    keys, suspects and the byte length of each cluster text, then the texts, encoded. The
-    parent reads the texts one by one as it writes the report, never all at once."""
+    """A forked process that computes a _Shard and sends it through a pipe: the pickled keys,
+    suspects and count of cluster texts, then each text with its length."""
 
     def __init__(self, pid: int, stream: io.BufferedReader):
         self.pid = pid
         self.stream = stream
+        self.done = False  # everything received
 
     @classmethod
-    def start(cls, work: Callable[[], _Share]) -> Optional["_Child"]:
-        sys.stdout.flush()
-        sys.stderr.flush()
+    def start(cls, work: Callable[[], _Shard]) -> Optional["_Child"]:
         try:
             read_end, write_end = os.pipe()
+        except OSError:
+            return None
+        try:
             try:
                 # A megabyte at a time through the pipe, not 64 KiB: fewer turns of the two
-                # processes while the parent writes the report. (Only where fork is: POSIX.)
+                # processes while this one reads the texts. (Linux only; fork is POSIX.)
                 import fcntl
-                fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+                if hasattr(fcntl, "F_SETPIPE_SZ"):
+                    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
             except OSError:
                 pass
             pid = os.fork()
         except OSError:
-            return None
-        if pid == 0:  # the child: never returns
             os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:
+            # The child never returns into the caller's code, whatever happens (an exception,
+            # an interrupt): its only way out is os._exit, which flushes none of the buffers
+            # it shares with the parent.
             status = 1
             try:
-                _send(work(), os.fdopen(write_end, "wb", buffering=1 << 20))
+                os.close(read_end)
+                with os.fdopen(write_end, "wb", buffering=1 << 20) as out:
+                    _send(work(), out)
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_end)
         return cls(pid, os.fdopen(read_end, "rb", buffering=1 << 20))
 
-    def result(self) -> Optional[_Received]:
-        """What the child sent, or None if it failed before sending all its keys."""
-        head = self.stream.read(_HEADER.size)
-        keys = None
-        if len(head) == _HEADER.size:
-            (size,) = _HEADER.unpack(head)
-            data = self.stream.read(size)
-            if len(data) == size:
-                keys = pickle.loads(data)
-        if keys is None:
-            self.stream.close()
-            os.waitpid(self.pid, 0)
-            return None
-        cluster_keys, lengths, suspects, ignored = keys
-        return _Received(cluster_keys, self._texts(lengths), suspects, ignored)
-
-    def _texts(self, lengths: List[int]) -> Iterator[bytes]:
+    def result(self) -> Optional[_Shard]:
+        """What the child sent, all of it, or None if it failed before the end."""
         read = self.stream.read
+        head = read(_SIZE.size)
+        if len(head) != _SIZE.size:
+            return None
+        data = read(_SIZE.unpack(head)[0])
+        if len(data) != _SIZE.unpack(head)[0]:
+            return None
+        cluster_keys, count, suspects, ignored = pickle.loads(data)
+        texts = []
+        for _ in range(count):
+            head = read(_SIZE.size)
+            if len(head) != _SIZE.size:
+                return None
+            text = read(_SIZE.unpack(head)[0])
+            if len(text) != _SIZE.unpack(head)[0]:
+                return None
+            texts.append(text)
+        if len(cluster_keys) != count:
+            return None
+        self.done = True
+        return _Shard(None, cluster_keys, texts, suspects, ignored)
+
+    def close(self) -> None:
+        """Stop the child unless it sent everything (this process failed or was interrupted),
+        close the pipe and reap the child."""
+        if not self.done:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.stream.close()
         try:
-            for n in lengths:
-                data = read(n)
-                if len(data) != n:
-                    raise GoleakError("the second process of this report ended before sending all of it "
-                                      "(killed? out of memory?); --jobs 1 does it in one process")
-                yield data
-        finally:
-            self.stream.close()
             os.waitpid(self.pid, 0)
+        except ChildProcessError:  # reaped already, or SIGCHLD ignored
+            pass
 
 
-def _send(share: _Share, out: io.BufferedWriter) -> None:
-    texts = [t.encode("utf-8") for t in share.cluster_texts]
-    keys = pickle.dumps((share.cluster_keys, [len(t) for t in texts], share.suspects, share.ignored),
+def _send(shard: _Shard, out: io.BufferedWriter) -> None:
+    keys = pickle.dumps((shard.cluster_keys, len(shard.cluster_texts), shard.suspects, shard.ignored),
                         protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_HEADER.pack(len(keys)))
+    out.write(_SIZE.pack(len(keys)))
     out.write(keys)
-    for t in texts:
-        out.write(t)
-    out.flush()
-
-
-def _fork_available() -> bool:
-    # As for the parallel parse (parse/parallel.py): fork shares everything read so far for
-    # free; where it is missing (Windows) or unsafe (macOS), one process does the work.
-    return hasattr(os, "fork") and sys.platform != "darwin"
+    for text in shard.cluster_texts:
+        out.write(_SIZE.pack(len(text)))
+        out.write(text)

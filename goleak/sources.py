@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Iterator, Optional, Sequence, Tuple
 
 from goleak.errors import FetchError, InputError, UsageError
 from goleak.model import ParseResult, Snapshot
-from goleak.parse import PIECE, ParseOptions, parse_file, parse_stream
+from goleak.parse import PIECE, ParseOptions, Parsed, parse_file, parse_stream
 
 DEFAULT_TIMEOUT = 30.0
 # A 1,000,000-goroutine debug=2 dump is about 1.7 GB; the cap stops a runaway endpoint,
@@ -129,7 +129,7 @@ def check_text_head(head: bytes, name: str, spec: Optional[str]) -> None:
 def read_source(spec: str, parse_options: ParseOptions = ParseOptions(),
                 fetch_options: FetchOptions = FetchOptions(),
                 progress: Optional[ProgressFn] = None,
-                stdin: Optional[BinaryIO] = None) -> ParseResult:
+                stdin: Optional[BinaryIO] = None) -> Parsed:
     """Parse one source into snapshots. Raises GoleakError subclasses only."""
     name = display_name(spec)
     opts = dataclasses.replace(parse_options, max_bytes=fetch_options.max_bytes)
@@ -180,7 +180,7 @@ def _file_head(path: str, name: str) -> bytes:
 
 
 def parse_pieces(pieces: Iterator[bytes], name: str, opts: ParseOptions,
-                 progress: Optional[Callable[[int], None]] = None, spec: Optional[str] = None) -> ParseResult:
+                 progress: Optional[Callable[[int], None]] = None, spec: Optional[str] = None) -> Parsed:
     """Check what the bytes are, then parse them. `spec` (a URL) makes hints name the right URL."""
     pieces = iter(pieces)
     first = b""
@@ -229,7 +229,7 @@ def _gather(first: bytes, rest: Iterator[bytes], progress: Optional[Callable[[in
 
 
 def parse_source_bytes(data: bytes, name: str, opts: ParseOptions = ParseOptions(),
-                       spec: Optional[str] = None) -> ParseResult:
+                       spec: Optional[str] = None) -> Parsed:
     """Parse a body already in memory (goleak capture, goleak watch) with the same checks."""
     return parse_pieces(iter([data]), name, opts, None, spec)
 
@@ -415,7 +415,7 @@ def _connect_error_message(reason, parts: urllib.parse.SplitResult, timeout: flo
 
 
 def fetch_and_parse(spec: str, parse_options: ParseOptions, fetch_options: FetchOptions,
-                    progress: Optional[ProgressFn] = None) -> ParseResult:
+                    progress: Optional[ProgressFn] = None) -> Parsed:
     resp, name = open_url(spec, fetch_options)
     with resp:
         length = resp.headers.get("Content-Length")

@@ -8,7 +8,7 @@ it is small, because the runtime already aggregated it by stack.
 import os
 import zlib
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 from goleak.errors import InputError
 from goleak.model import ParseResult, Snapshot, Stack, Warning
@@ -52,13 +52,36 @@ class UnfinishedResult:
         return ParseResult(source=self.source, snapshots=tuple(snapshots))
 
 
-def parse_bytes(data: bytes, source: str, options: ParseOptions = ParseOptions()) -> ParseResult:
+# What the readers return: finished unless ParseOptions(finish=False) asked otherwise (the
+# gzip text path and empty protobuf profiles always finish).
+Parsed = Union[ParseResult, UnfinishedResult]
+
+
+def finish_parsed(result: Parsed, keep: Optional[Callable[[Stack], bool]] = None) -> ParseResult:
+    """The snapshots of result, with the groups of the stacks keep() accepts (all by default)."""
+    if isinstance(result, UnfinishedResult):
+        return result.finish(keep)
+    if keep is None:
+        return result
+    return replace(result, snapshots=tuple(replace(s, groups=tuple(g for g in s.groups if keep(g.stack)))
+                                           for s in result.snapshots))
+
+
+def stack_count(result: Parsed) -> int:
+    """At most the distinct stacks of result (a stack read by two parse processes counts
+    twice): cheap, and enough to tell a big job from a small one."""
+    if isinstance(result, UnfinishedResult):
+        return sum(b.tallied_stacks() for b in result.builders)
+    return sum(len(s.groups) for s in result.snapshots)
+
+
+def parse_bytes(data: bytes, source: str, options: ParseOptions = ParseOptions()) -> Parsed:
     """Parse an in-memory source (tests, URL bodies)."""
     return parse_stream(iter([data]), source, options)
 
 
 def parse_stream(pieces: Iterable[bytes], source: str, options: ParseOptions = ParseOptions(),
-                 progress: Optional[Progress] = None) -> ParseResult:
+                 progress: Optional[Progress] = None) -> Parsed:
     pieces = iter(pieces)
     first = b""
     for first in pieces:
@@ -74,7 +97,7 @@ def parse_stream(pieces: Iterable[bytes], source: str, options: ParseOptions = P
 
 
 def parse_file(path: str, source: str, options: ParseOptions = ParseOptions(),
-               progress: Optional[Progress] = None) -> ParseResult:
+               progress: Optional[Progress] = None) -> Parsed:
     """Parse a file on disk, in parallel when it is a large plain debug=2 dump."""
     try:
         size = os.path.getsize(path)
@@ -137,7 +160,7 @@ def read_text_builders(pieces: Iterable[bytes], keep_args: bool, progress: Optio
 
 
 def _parse_text(pieces: Iterable[bytes], source: str, options: ParseOptions,
-                progress: Optional[Progress]) -> ParseResult:
+                progress: Optional[Progress]) -> Parsed:
     head = bytearray()
 
     def remember_head(ps):
@@ -150,7 +173,7 @@ def _parse_text(pieces: Iterable[bytes], source: str, options: ParseOptions,
     return _result(source, builders, options, bytes(head))
 
 
-def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: ParseOptions) -> ParseResult:
+def _parse_gzip(first: bytes, rest: Iterator[bytes], source: str, options: ParseOptions) -> Parsed:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     limit = options.max_bytes
     # A gzipped text dump cut short (a .txt.gz chopped by an upload limit) still holds the
@@ -223,7 +246,7 @@ def _builder_from_proto(data: bytes, source: str) -> SnapshotBuilder:
     return b
 
 
-def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions, head: bytes):
+def _result(source: str, builders: List[SnapshotBuilder], options: ParseOptions, head: bytes) -> Parsed:
     """The ParseResult of a source's builders, or its UnfinishedResult (ParseOptions.finish)."""
     kept: List[SnapshotBuilder] = []
     stray: List[Warning] = []

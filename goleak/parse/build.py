@@ -91,7 +91,10 @@ class Tally:
 
     def copy(self) -> "Tally":
         t = Tally()
-        t.merge(self)
+        t.count, t.leaked, t.locked = self.count, self.leaked, self.locked
+        t.wait_min, t.wait_max = self.wait_min, self.wait_max
+        t.labels, t.label_keys, t.other = dict(self.labels), dict(self.label_keys), dict(self.other)
+        t.ids = list(self.ids)
         return t
 
     def add_id(self, gid: int) -> None:
@@ -211,6 +214,10 @@ class SnapshotBuilder:
         if t is None:
             t = self.groups[key] = Tally()
         t.add(None, count, None, leaked, False, labels)
+
+    def tallied_stacks(self) -> int:
+        """At most the distinct stacks tallied so far (the workers' may repeat this process's)."""
+        return len(self.groups) + len(self.raw) + len(self.imported)
 
     def fast_tallies(self) -> List[Tuple[Stack, list]]:
         """Every fast-path tally, this process's and the workers': per stack,

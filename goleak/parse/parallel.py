@@ -7,6 +7,7 @@ themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct 
 import itertools
 import multiprocessing
 import os
+import sys
 from typing import List, Optional, Tuple
 
 from goleak.parse.build import SnapshotBuilder
@@ -91,12 +92,11 @@ def _shift_lines(builder: SnapshotBuilder, shift: int) -> None:
     builder.warnings = [(ln + shift if ln else ln, msg) for ln, msg in builder.warnings]
 
 
+def fork_available() -> bool:
+    """fork shares everything a process has read for free; where it is missing (Windows) or
+    unsafe (macOS), one process does the work (here and in goleak/shards.py)."""
+    return os.name == "posix" and "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
+
+
 def _context() -> Optional[multiprocessing.context.BaseContext]:
-    # fork shares the imported interpreter for free; where it is missing (Windows) or
-    # unsafe (macOS), one process reads everything.
-    if os.name != "posix" or "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    import sys
-    if sys.platform == "darwin":
-        return None
-    return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("fork") if fork_available() else None

@@ -31,3 +31,14 @@ def renderer_for(fmt: Format, view: object = None) -> Callable:
     if not isinstance(view, (SummaryView, CompareView)):
         from goleak.report import gate_report  # noqa: F401
     return importlib.import_module("goleak.report." + _MODULES[fmt]).render
+
+
+def chunk_renderer_for(fmt: Format, view: object = None) -> Callable:
+    """The format's render, in pieces: render_chunks(view, options) -> iterable of str, for
+    the formats whose big reports are written piece by piece (JSON); one piece otherwise."""
+    import importlib
+    renderer_for(fmt, view)  # registers the gate and watch reports as it does
+    module = importlib.import_module("goleak.report." + _MODULES[fmt])
+    if hasattr(module, "render_chunks"):
+        return module.render_chunks
+    return lambda view, options=None: [module.render(view, options)]

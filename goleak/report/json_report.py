@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, Optional, Tuple, TypeVar
 
 from goleak.report.view import SCHEMA_VERSION, ClusterView, FrameView, SummaryView
 
@@ -228,10 +228,11 @@ def suspect_text(c: ClusterView) -> str:
 def summary_frame(view: SummaryView, suspect_texts: Iterable[str]) -> Tuple[str, str]:
     """The summary JSON around its clusters: the text before the first cluster and the text
     after the last, with the suspects (suspect_text() of each, in report order) in it;
-    view.clusters and view.suspects are not read. Head, the cluster texts joined by commas,
-    and tail make json.dumps(summary_json(view)) plus a newline (tests/test_json_spliced.py):
-    sorted keys put "clusters" first and "suspects" between "sources" and "total", so the
-    rest of the object is dumped in two halves around the suspects."""
+    view.clusters and view.suspects are not read. splice() puts the cluster texts between
+    them, and the whole is json.dumps(summary_json(view)) plus a newline
+    (tests/test_json_spliced.py): sorted keys put "clusters" first and "suspects" between
+    "sources" and "total", so the rest of the object is dumped in two halves around the
+    suspects."""
     rest = summary_json(dataclasses.replace(view, clusters=(), suspects=()))
     del rest["clusters"], rest["suspects"]
     before = _dumps({k: v for k, v in rest.items() if k < "suspects"})
@@ -244,19 +245,28 @@ def cluster_texts(clusters: Iterable[ClusterView]) -> Iterator[str]:
     return map(_ClusterTexts().cluster, clusters)
 
 
-def render_summary_chunks(view: SummaryView) -> Iterator[str]:
-    """The summary JSON in pieces of CHUNK_CLUSTERS clusters: a 20,000-cluster summary is
-    87 MB of JSON, never joined into one string nor encoded whole."""
-    head, tail = summary_frame(view, map(suspect_text, view.suspects))
-    texts = cluster_texts(view.clusters)
-    lead = head
+Text = TypeVar("Text", str, bytes)
+
+
+def splice(head: Text, texts: Iterable[Text], tail: Text) -> Iterator[Text]:
+    """head, the texts joined by commas, tail: in pieces of CHUNK_CLUSTERS texts, so that a
+    20,000-cluster summary (87 MB of JSON) is never joined into one string. Text or UTF-8
+    bytes alike (the two-process summary passes its child's texts through as bytes)."""
+    comma = "," if isinstance(head, str) else b","
+    texts = iter(texts)
+    first = True
     while True:
         batch = list(itertools.islice(texts, CHUNK_CLUSTERS))
         if not batch:
             break
-        yield lead + ",".join(batch)
-        lead = ","
-    yield tail if lead == "," else head + tail
+        yield (head if first else comma) + comma.join(batch)
+        first = False
+    yield head + tail if first else tail
+
+
+def render_summary_chunks(view: SummaryView) -> Iterator[str]:
+    head, tail = summary_frame(view, map(suspect_text, view.suspects))
+    return splice(head, cluster_texts(view.clusters), tail)
 
 
 def render_summary(view: SummaryView) -> str:
@@ -265,7 +275,8 @@ def render_summary(view: SummaryView) -> str:
 
 
 def render_chunks(view, options=None) -> Iterator[str]:
-    """render(), in pieces: the CLI writes a big summary without holding its whole text."""
+    """render(), in pieces (see report.chunk_renderer_for): a summary's in CHUNK_CLUSTERS
+    clusters each, any other report's whole."""
     if type(view) is SummaryView:
         return render_summary_chunks(view)
     return iter([render(view, options)])
