@@ -22,7 +22,7 @@ import signal
 import struct
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from goleak.model import Stack, Warning
 from goleak.normalize import shard_key
@@ -72,7 +72,7 @@ def _run_shard(results: Sequence[Parsed], settings: SummarySettings, options: Re
 
 
 def json_summary(results: Sequence[Parsed], settings: SummarySettings,
-                 options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], List[bytes]]]:
+                 options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], Iterator[bytes]]]:
     """(warnings, the report's UTF-8 pieces) of the JSON summary of results, computed in two
     processes; None when one process must do it all (the shards overlap)."""
     child = _Child.start(lambda: _run_shard(results, settings, options, 1))
