@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 import click
 
@@ -18,7 +18,7 @@ from goleak.errors import GoleakError, InputError, UsageError
 from goleak.model import ParseResult
 from goleak.output import check_output_dir, write_atomic
 from goleak.normalize import SIMILARITIES
-from goleak.parse import INPUT_FORMATS, ParseOptions
+from goleak.parse import INPUT_FORMATS, ParseOptions, Parsed
 from goleak.report import Format, renderer_for
 from goleak.report.view import ReportOptions
 from goleak.sources import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, FetchOptions, display_name, is_url, read_source
@@ -63,8 +63,9 @@ def input_options(fn: Callable) -> Callable:
     fn = click.option("--input-format", type=click.Choice(INPUT_FORMATS), default="auto", show_default=True,
                       help="Force the input format instead of detecting it from the content.")(fn)
     fn = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-                      help="Processes for reading a large debug=2 file; a JSON summary of many distinct "
-                           "stacks also clusters in two; 1 keeps it all in one [default: CPU count, at most 4].")(fn)
+                      help="Processes to use: for reading a large debug=2 file, and (summary --format json "
+                           "of many distinct stacks) for the stages after the parse; 1 keeps everything in "
+                           "one [default: CPU count, at most 4].")(fn)
     fn = click.option("--timeout", type=click.FloatRange(0.1), default=DEFAULT_TIMEOUT, show_default=True,
                       help="Seconds to wait for a URL source to connect or send data.")(fn)
     fn = click.option("--max-bytes", type=click.IntRange(1), default=DEFAULT_MAX_BYTES, show_default=True,
@@ -167,7 +168,7 @@ def default_jobs() -> int:
 
 
 def load_sources(specs: Sequence[str], similarity: str, input_format: str, jobs: Optional[int],
-                 timeout: float, max_bytes: int, finish: bool = True) -> list:
+                 timeout: float, max_bytes: int, finish: bool = True) -> List[Parsed]:
     """ParseResults of specs, or UnfinishedResults with finish=False (see goleak/shards.py)."""
     if not specs:
         raise UsageError("no source given; pass a file, - for stdin, or a URL")
@@ -317,14 +318,14 @@ def summary(ctx, sources, similarity, min_wait, ignore, no_default_ignores, conf
       goleak summary crash.log --similarity loose --top 5
     """
     from goleak.summary import SummarySettings
-    from goleak.summary_report import summary_report
+    from goleak.summary_report import render_summary_report
     config = resolve_config(ctx, config_path, similarity=similarity, min_wait=min_wait, ignore=ignore,
                             default_ignores=not no_default_ignores)
     # Unfinished: with many distinct stacks, a JSON summary builds its groups in two shares.
     results = load_sources(sources, config.similarity, input_format, jobs, timeout, max_bytes, finish=False)
     settings = SummarySettings(similarity=config.similarity, min_wait=config.min_wait, ignore=ignore_rules(config))
     options = report_options(full_paths, top, color, output, source_url, source_strip)
-    report = summary_report(results, settings, options, fmt, jobs or default_jobs())
+    report = render_summary_report(results, settings, options, fmt, jobs or default_jobs())
     for w in report.warnings:
         click.echo("goleak: warning: %s" % w, err=True)
     write_output(report.chunks, output, sources)

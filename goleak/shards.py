@@ -1,19 +1,4 @@
-"""A JSON summary computed in two processes, one shard of the clusters each.
-
-A dump with many distinct stacks (20,000 in a 300 MB file) spends most of a summary after the
-parse, one distinct stack at a time: folding tallies into groups, clustering, the view and the
-JSON. Each of those works cluster by cluster, so the work splits by cluster:
-normalize.shard_key gives every stack a number that all stacks of one cluster share; a forked
-child takes the stacks of shard 1 and this process those of shard 0; each runs the ordinary
-stages on its shard (finish → summarize → view → cluster texts); this process merges the two
-in the order summarize() gives (clusters by count, then id; suspects by score, then id), so
-the report is byte for byte the one a single process writes (tests/test_shards.py). The child
-inherits the parsed tallies through fork, so nothing is pickled on the way in, and sends back
-its cluster texts, encoded, with the keys that order them.
-
-If the child fails at any point, this process does its shard too; if the shards disagree
-about a cluster (only a hostile dump could make them: see _overlap), one process does it all.
-"""
+"""A JSON summary computed in two processes, one shard of the clusters each."""
 import heapq
 import io
 import os
@@ -55,10 +40,22 @@ class _Shard:
     cluster_texts: List[bytes]  # encoded, in the order of cluster_keys
     suspects: List[Tuple[Tuple[float, str], str]]  # ((-score, id), text), ascending
     ignored: int
+    hidden_ids: List[str]  # of the clusters the ignore rules hid
 
 
 def _run_shard(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, shard: int) -> _Shard:
     keep = in_shard(shard, settings.similarity)
+    hidden: List[str] = []
+    if settings.ignore is not None:
+        rules = settings.ignore
+
+        def ignore(cluster) -> bool:
+            # Hidden clusters count in _overlap's check as much as shown ones.
+            if rules(cluster):
+                hidden.append(cluster.id)
+                return True
+            return False
+        settings = replace(settings, ignore=ignore)
     summary = summarize([finish_parsed(r, keep) for r in results], settings)
     view = build_summary_view(summary, options)
     return _Shard(
@@ -68,15 +65,29 @@ def _run_shard(results: Sequence[Parsed], settings: SummarySettings, options: Re
         suspects=[((-s.score, s.cluster.id), json_report.suspect_text(v))
                   for s, v in zip(summary.suspects, view.suspects)],
         ignored=summary.ignored,
+        hidden_ids=hidden,
     )
 
 
-def json_summary(results: Sequence[Parsed], settings: SummarySettings,
-                 options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], Iterator[bytes]]]:
+def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
+                          options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], Iterator[bytes]]]:
     """(warnings, the report's UTF-8 pieces) of the JSON summary of results, computed in two
-    processes; None when one process must do it all (the shards overlap)."""
-    child = _Child.start(lambda: _run_shard(results, settings, options, 1))
+    processes; None when one process must do it all (the shards overlap).
+
+    A dump with many distinct stacks spends most of a summary after the parse, one distinct
+    stack at a time: folding tallies into groups, clustering, the view and the JSON. Each of
+    those works cluster by cluster, so the work splits by cluster: normalize.shard_key gives
+    every stack a number that all stacks of one cluster share; a forked child takes the
+    stacks of shard 1 and this process those of shard 0; each runs the ordinary stages on its
+    shard; this process merges the two in the order summarize() gives (clusters by count,
+    then id; suspects by score, then id), so the report is byte for byte the one a single
+    process writes (tests/test_shards.py). The child inherits the parsed tallies through
+    fork, so nothing is pickled on the way in. If it fails at any point, this process does
+    its shard too.
+    """
+    child = None
     try:
+        child = _Child.start(lambda: _run_shard(results, settings, options, 1))
         mine = _run_shard(results, settings, options, 0)
         theirs = child.result() if child is not None else None
     finally:
@@ -100,10 +111,13 @@ def json_summary(results: Sequence[Parsed], settings: SummarySettings,
 
 
 def _overlap(mine: _Shard, theirs: _Shard) -> bool:
-    """Whether a cluster id came out of both shards. shard_key reads a cluster's lines off its
-    frames; a function name with a newline in it (only a hostile protobuf has one) can make
-    two different frame lists print the same cluster key, and so one cluster in both shards."""
-    return not {k[1] for k in mine.cluster_keys}.isdisjoint(k[1] for k in theirs.cluster_keys)
+    """Whether a cluster (shown or hidden by the ignore rules) came out of both shards.
+    shard_key reads a cluster's lines off its frames; a function name with a newline in it
+    (only a hostile protobuf has one) can make two different frame lists print the same
+    cluster key, and so one cluster in both shards."""
+    ours = {k[1] for k in mine.cluster_keys}
+    ours.update(mine.hidden_ids)
+    return not ours.isdisjoint([k[1] for k in theirs.cluster_keys] + theirs.hidden_ids)
 
 
 class _Child:
@@ -122,16 +136,20 @@ class _Child:
         except OSError:
             return None
         try:
-            try:
-                # A megabyte at a time through the pipe, not 64 KiB: fewer turns of the two
-                # processes while this one reads the texts. (Linux only; fork is POSIX.)
-                import fcntl
-                if hasattr(fcntl, "F_SETPIPE_SZ"):
-                    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
-            except OSError:
-                pass
+            # A megabyte at a time through the pipe, not 64 KiB: fewer turns of the two
+            # processes while this one reads the texts. (Linux only; fork is POSIX.)
+            import fcntl
+            if hasattr(fcntl, "F_SETPIPE_SZ"):
+                fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
+        # Interrupts wait until each side stands where it can handle them: the child inside
+        # the try that ends in os._exit, this process with the child on record to reap.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(read_end)
             os.close(write_end)
             return None
@@ -141,6 +159,7 @@ class _Child:
             # it shares with the parent.
             status = 1
             try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(read_end)
                 with os.fdopen(write_end, "wb", buffering=1 << 20) as out:
                     _send(work(), out)
@@ -148,7 +167,13 @@ class _Child:
             finally:
                 os._exit(status)
         os.close(write_end)
-        return cls(pid, os.fdopen(read_end, "rb", buffering=1 << 20))
+        child = cls(pid, os.fdopen(read_end, "rb", buffering=1 << 20))
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException:
+            child.close()
+            raise
+        return child
 
     def result(self) -> Optional[_Shard]:
         """What the child sent, all of it, or None if it failed before the end."""
@@ -159,7 +184,7 @@ class _Child:
         data = read(_SIZE.unpack(head)[0])
         if len(data) != _SIZE.unpack(head)[0]:
             return None
-        cluster_keys, count, suspects, ignored = pickle.loads(data)
+        cluster_keys, count, suspects, ignored, hidden_ids = pickle.loads(data)
         texts = []
         for _ in range(count):
             head = read(_SIZE.size)
@@ -172,15 +197,17 @@ class _Child:
         if len(cluster_keys) != count:
             return None
         self.done = True
-        return _Shard(None, cluster_keys, texts, suspects, ignored)
+        return _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)
 
     def close(self) -> None:
         """Stop the child unless it sent everything (this process failed or was interrupted),
         close the pipe and reap the child."""
         if not self.done:
             try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
+                # Unless it is gone already (its pid could then be another process's).
+                if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                    os.kill(self.pid, signal.SIGTERM)
+            except (ChildProcessError, ProcessLookupError):
                 pass
         self.stream.close()
         try:
@@ -190,8 +217,8 @@ class _Child:
 
 
 def _send(shard: _Shard, out: io.BufferedWriter) -> None:
-    keys = pickle.dumps((shard.cluster_keys, len(shard.cluster_texts), shard.suspects, shard.ignored),
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    keys = pickle.dumps((shard.cluster_keys, len(shard.cluster_texts), shard.suspects, shard.ignored,
+                         shard.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_SIZE.pack(len(keys)))
     out.write(keys)
     for text in shard.cluster_texts:

@@ -68,8 +68,9 @@ def finish_parsed(result: Parsed, keep: Optional[Callable[[Stack], bool]] = None
 
 
 def stack_count(result: Parsed) -> int:
-    """At most the distinct stacks of result (a stack read by two parse processes counts
-    twice): cheap, and enough to tell a big job from a small one."""
+    """An upper bound of the distinct stacks of result (a stack counts once per state,
+    snapshot and parse process that met it): cheap, and enough to tell a big job from a
+    small one."""
     if isinstance(result, UnfinishedResult):
         return sum(b.tallied_stacks() for b in result.builders)
     return sum(len(s.groups) for s in result.snapshots)

@@ -216,7 +216,8 @@ class SnapshotBuilder:
         t.add(None, count, None, leaked, False, labels)
 
     def tallied_stacks(self) -> int:
-        """At most the distinct stacks tallied so far (the workers' may repeat this process's)."""
+        """An upper bound of the distinct stacks tallied so far (the workers' may repeat this
+        process's, and a stack counts once per state in the reference path's groups)."""
         return len(self.groups) + len(self.raw) + len(self.imported)
 
     def fast_tallies(self) -> List[Tuple[Stack, list]]:
