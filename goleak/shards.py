@@ -177,27 +177,29 @@ class _Child:
 
     def result(self) -> Optional[_Shard]:
         """What the child sent, all of it, or None if it failed before the end."""
-        read = self.stream.read
-        head = read(_SIZE.size)
-        if len(head) != _SIZE.size:
-            return None
-        data = read(_SIZE.unpack(head)[0])
-        if len(data) != _SIZE.unpack(head)[0]:
+        data = self._record()
+        if data is None:
             return None
         cluster_keys, count, suspects, ignored, hidden_ids = pickle.loads(data)
         texts = []
         for _ in range(count):
-            head = read(_SIZE.size)
-            if len(head) != _SIZE.size:
-                return None
-            text = read(_SIZE.unpack(head)[0])
-            if len(text) != _SIZE.unpack(head)[0]:
+            text = self._record()
+            if text is None:
                 return None
             texts.append(text)
         if len(cluster_keys) != count:
             return None
         self.done = True
         return _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)
+
+    def _record(self) -> Optional[bytes]:
+        """The next length-prefixed record of the pipe, or None if the child stopped short."""
+        head = self.stream.read(_SIZE.size)
+        if len(head) != _SIZE.size:
+            return None
+        (size,) = _SIZE.unpack(head)
+        data = self.stream.read(size)
+        return data if len(data) == size else None
 
     def close(self) -> None:
         """Stop the child unless it sent everything (this process failed or was interrupted),
