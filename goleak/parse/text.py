@@ -13,6 +13,7 @@ Two paths share one reader:
   the reference reader, so both paths give identical groups (tests/test_fastpath.py proves
   it on every fixture).
 """
+import operator
 import re
 from typing import Callable, List, Optional, Tuple
 
@@ -30,6 +31,8 @@ GO_DEBUG2_CAP = 64 << 20
 IDLE, FRAMES, FILE, CREATED_FILE, SKIP_FILE, RUNTIME_STACK, RACE, RECORD = range(8)
 
 _DIGITS = re.compile(r"[0-9]")
+_LAST_BYTE = operator.itemgetter(-1)
+_CLOSE_PAREN = {41}  # ")": the last byte of every function row
 
 
 def _shape(s: str) -> str:
@@ -742,9 +745,9 @@ class BlockReader:
         # _feed_rows: once every file row of a stanza has been read (the common case in a
         # dump of one program), its frames are found with one C-level map and no Python
         # step per frame (`all`, as `None in` would call Frame.__eq__ per frame). Function rows
-        # must still all end in ")" (one count over a join).
+        # must still all end in ")" (a set of their last bytes, built in C).
         frames = list(map(self.position_frames.get, places))
-        if all(frames) and b"\n".join(calls).count(b")\n") == len(calls) - 1 and calls[-1][-1] == 41:
+        if all(frames) and set(map(_LAST_BYTE, calls)) == _CLOSE_PAREN:  # rows of a stanza are never empty
             return Stack(tuple(frames), created_by)
         for k, frow in enumerate(calls):
             if frames[k] is None:
