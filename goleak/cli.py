@@ -321,7 +321,8 @@ def summary(ctx, sources, similarity, min_wait, ignore, no_default_ignores, conf
     from goleak.summary_report import render_summary_report
     config = resolve_config(ctx, config_path, similarity=similarity, min_wait=min_wait, ignore=ignore,
                             default_ignores=not no_default_ignores)
-    # Unfinished: with many distinct stacks, a JSON summary builds its groups in two shares.
+    # Unfinished: with many distinct stacks, a JSON summary runs the stages after the parse
+    # in two shards (goleak/shards.py).
     results = load_sources(sources, config.similarity, input_format, jobs, timeout, max_bytes, finish=False)
     settings = SummarySettings(similarity=config.similarity, min_wait=config.min_wait, ignore=ignore_rules(config))
     options = report_options(full_paths, top, color, output, source_url, source_strip)

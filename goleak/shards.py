@@ -12,16 +12,11 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 from goleak.model import Stack, Warning
 from goleak.normalize import shard_key
 from goleak.parse import Parsed, finish_parsed
-from goleak.parse.parallel import fork_available
 from goleak.report import json_report
 from goleak.report.view import ReportOptions, build_summary_view
 from goleak.summary import Summary, SummarySettings, summarize
 
 _SIZE = struct.Struct("<Q")  # the byte length of what follows it on the pipe
-
-
-def available() -> bool:
-    return fork_available()
 
 
 def in_shard(shard: int, similarity: str) -> Callable[[Stack], bool]:

@@ -5,6 +5,7 @@ from typing import Iterable, Sequence, Tuple, Union
 from goleak import shards
 from goleak.model import Warning
 from goleak.parse import Parsed, finish_parsed, stack_count
+from goleak.parse.parallel import fork_available
 from goleak.report import Format, chunk_renderer_for
 from goleak.report.view import ReportOptions, build_summary_view
 from goleak.summary import SummarySettings, summarize
@@ -29,7 +30,7 @@ def render_summary_report(results: Sequence[Parsed], settings: SummarySettings, 
     min_stacks stacks (counted per snapshot and parse process). JSON comes as UTF-8 bytes
     either way: it is UTF-8 whatever the locale (RFC 8259), and both ways write the same."""
     json = Format(fmt) is Format.JSON
-    if json and jobs > 1 and shards.available() and sum(stack_count(r) for r in results) >= min_stacks:
+    if json and jobs > 1 and fork_available() and sum(stack_count(r) for r in results) >= min_stacks:
         split = shards.render_json_in_shards(results, settings, options)
         if split is not None:
             return SummaryReport(*split)

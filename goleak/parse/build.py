@@ -287,12 +287,11 @@ class SnapshotBuilder:
                 total += item[1]
                 key = (stack, item[0].state)
                 seen = fast.setdefault(key, item)  # one hash of the key: Stack.__hash__ is Python
-                if seen is item:
-                    pass
-                elif type(seen) is tuple:
-                    fast[key] = [seen, item]
-                else:
-                    seen.append(item)
+                if seen is not item:
+                    if type(seen) is tuple:
+                        fast[key] = [seen, item]
+                    else:
+                        seen.append(item)
         groups: List[StackGroup] = []
         for key, t in self.groups.items():
             if (keep is None or keep(key[0])) and key not in fast:

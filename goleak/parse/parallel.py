@@ -51,9 +51,7 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     # 2.7-3.0 s), and byte ranges of a dump are even work anyway.
     # Even ranges: after the reads, the parent only hands the workers' tallies to its
     # builders (BlockReader.import_raw); folding them into groups is finish()'s work.
-    weights = [1.0] * jobs
-    cuts = [sum(weights[:i]) / sum(weights) for i in range(jobs)]
-    bounds = sorted({_align(path, int(size * c), size) for c in cuts} | {size})
+    bounds = sorted({_align(path, size * i // jobs, size) for i in range(jobs)} | {size})
     ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
     from goleak.parse import read_file_pieces, read_text_builders
     ctx = _context()

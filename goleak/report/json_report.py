@@ -216,7 +216,7 @@ class _ClusterTexts:
             texts.get(id(c.where)) or self.frame(c.where))
 
 
-# Clusters per chunk of summary_chunks: about a megabyte of text at 20 frames a cluster.
+# Cluster texts per piece of splice(): about a megabyte at 20 frames a cluster.
 CHUNK_CLUSTERS = 256
 
 
