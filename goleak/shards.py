@@ -1,6 +1,6 @@
 """A JSON summary computed in two processes, one shard of the clusters each."""
-import heapq
 import io
+import itertools
 import os
 import pickle
 import signal
@@ -98,9 +98,11 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
     frame = replace(mine.summary, clusters=(), flags=(), suspects=(), ignored=mine.ignored + theirs.ignored)
     head, tail = json_report.summary_frame(
         build_summary_view(frame, options),
-        [text for _, text in heapq.merge(mine.suspects, theirs.suspects, key=itemgetter(0))])
-    order = heapq.merge(zip(mine.cluster_keys, mine.cluster_texts), zip(theirs.cluster_keys, theirs.cluster_texts),
-                        key=itemgetter(0))
+        [text for _, text in sorted(mine.suspects + theirs.suspects, key=itemgetter(0))])
+    # Two sorted runs of unique keys: sorted() merges them in C in one linear pass, where
+    # heapq.merge would step through 20,000 clusters in Python.
+    order = sorted(itertools.chain(zip(mine.cluster_keys, mine.cluster_texts),
+                                   zip(theirs.cluster_keys, theirs.cluster_texts)), key=itemgetter(0))
     texts = map(itemgetter(1), order)
     return mine.summary.warnings, json_report.splice(head.encode("utf-8"), texts, tail.encode("utf-8"))
 
