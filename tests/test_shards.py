@@ -78,25 +78,16 @@ def test_a_cluster_never_spans_two_shares(similarity):
                for key in keys)
 
 
-def _raw_tallies(result):
-    """Per builder: stanza key -> {header text: (count, lowest ids)}."""
-    return [{key: {fields.text: (hc.count, hc.ids) for fields, hc in by_header.items()}
-             for key, (_, by_header) in b.raw.items()} for b in result.builders]
-
-
 def test_parallel_parse_tallies_split_and_merge(monkeypatch):
-    # A dump read by three parse processes: the workers' tallies join the parent's by
-    # stanza key, exactly as one reader tallies the whole file (counts and sample ids), and
-    # are split between the shards and folded in the same.
+    # A dump read by three parse processes: the workers' tallies (imported) and the
+    # parent's own are each split between the shares, and folded in the same.
     monkeypatch.setattr("goleak.parse.PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
     plain = [p for p in INPUTS if p.suffix == ".txt" and p.read_bytes().startswith(b"goroutine ")]
     path = max(plain, key=lambda p: p.stat().st_size)
     results = unfinished([path], jobs=3)
     assert isinstance(results[0], UnfinishedResult)
-    serial = _raw_tallies(unfinished([path], jobs=1)[0])
-    assert sum(len(keys) for keys in serial) > 10
-    assert _raw_tallies(results[0]) == serial
+    assert any(b.imported for b in results[0].builders)
     whole = parse_file(str(path), path.name)
     assert [s.groups for s in results[0].finish().snapshots] == [s.groups for s in whole.snapshots]
     settings = SummarySettings()

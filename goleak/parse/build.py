@@ -169,21 +169,7 @@ class HeaderCount:
 
     def __init__(self):
         self.count = 0
-        self.ids: List[int] = []  # the lowest MAX_SAMPLE_IDS, repeats kept as the reader met them
-
-    def add(self, count: int, ids: List[int]) -> None:
-        """Another reader's count of the same stanza and header: the ids kept are the lowest
-        of both, as one reader would have kept them."""
-        self.count += count
-        mine = self.ids
-        for gid in ids:
-            if len(mine) < MAX_SAMPLE_IDS:
-                bisect.insort(mine, gid)
-            elif gid < mine[-1]:
-                bisect.insort(mine, gid)
-                mine.pop()
-            else:
-                break  # ids come sorted: the rest are higher still
+        self.ids: List[int] = []
 
 
 class SnapshotBuilder:
@@ -200,16 +186,17 @@ class SnapshotBuilder:
         self.warnings: List[Tuple[Optional[int], str]] = []
         # (Stack, state) -> Tally
         self.groups: Dict[Tuple[Stack, str], Tally] = {}
-        # raw stanza key -> [Stack, {HeaderFields: HeaderCount}]   (fast path; parallel
-        # workers' tallies join it by key, see add_raw)
+        # raw stanza key -> [Stack, {HeaderFields: HeaderCount}]   (fast path)
         self.raw: Dict[bytes, list] = {}
+        # Fast-path tallies of parallel workers: (Stack, [(HeaderFields, count, lowest ids)]).
+        self.imported: List[Tuple[Stack, list]] = []
         # True when this snapshot began at something that starts a dump (a profile header,
         # a crash): a parallel worker's first builder merges into the previous worker's
         # last one otherwise.
         self.started_new = False
 
     def has_goroutines(self) -> bool:
-        return self.total > 0 or bool(self.raw)
+        return self.total > 0 or bool(self.raw) or bool(self.imported)
 
     def add_goroutine(self, g: Goroutine) -> None:
         self.total += 1
@@ -229,31 +216,16 @@ class SnapshotBuilder:
         t.add(None, count, None, leaked, False, labels)
 
     def tallied_stacks(self) -> int:
-        """An upper bound of the distinct stacks tallied so far (a stack counts once per
-        state in the reference path's groups, and may be there and in the fast path's too)."""
-        return len(self.groups) + len(self.raw)
+        """An upper bound of the distinct stacks tallied so far (the workers' may repeat this
+        process's, and a stack counts once per state in the reference path's groups)."""
+        return len(self.groups) + len(self.raw) + len(self.imported)
 
     def fast_tallies(self) -> List[Tuple[Stack, list]]:
-        """Every fast-path tally: per stack, [(HeaderFields, count, lowest ids)], one entry
-        per distinct header text."""
-        return [(stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()])
-                for stack, by_header in self.raw.values()]
-
-    def add_raw(self, key: bytes, stack: Stack, counts) -> None:
-        """Fast-path tallies of the same snapshot read by another reader (a parallel
-        worker's range): (HeaderFields, count, lowest ids) of the stanza key. A key this
-        builder has met already keeps its stack, as one reader would (the stanza key pins
-        the stack within a snapshot), so each distinct stack is folded and clustered once
-        however many readers met it."""
-        entry = self.raw.get(key)
-        if entry is None:
-            entry = self.raw[key] = [stack, {}]
-        by_header = entry[1]
-        for fields, count, ids in counts:
-            hc = by_header.get(fields)
-            if hc is None:
-                hc = by_header[fields] = HeaderCount()
-            hc.add(count, ids)
+        """Every fast-path tally, this process's and the workers': per stack,
+        [(HeaderFields, count, lowest ids)], one entry per distinct header text."""
+        own = [(stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()])
+               for stack, by_header in self.raw.values()]
+        return own + self.imported if self.imported else own
 
     def merge(self, other: "SnapshotBuilder", line_shift: int) -> None:
         self.total += other.total
@@ -264,10 +236,9 @@ class SnapshotBuilder:
             else:
                 t.merge(tally)
         # A parallel worker's fast-path tallies arrive through BlockReader.import_raw, so
-        # other.raw is empty there; anything else joins by key all the same.
-        for key, (stack, by_header) in other.raw.items():
-            self.add_raw(key, stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()])
-        other.raw = {}
+        # other.raw is empty there; anything else is kept for finish() in the same form.
+        self.imported.extend(other.fast_tallies())
+        other.raw, other.imported = {}, []
         self.warnings.extend((ln + line_shift if ln else ln, msg) for ln, msg in other.warnings)
         self.race_reports += other.race_reports
         if self.crash_reason is None:

@@ -708,25 +708,23 @@ class BlockReader:
 
     def export_raw(self, builder: SnapshotBuilder) -> list:
         """A worker's fast-path tallies of one builder, for the parent's import_raw: per
-        stanza key, its stack and its count and lowest ids per header text. No HeaderFields
-        or HeaderCount objects travel, and the stacks pickle in C but for one __reduce__ call
-        each (their frames are pickled once per worker). The tallies are moved out of the
-        builder."""
-        out = [(key, stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
-               for key, (stack, by_header) in builder.raw.items()]
+        stack, its count and lowest ids per header text. No HeaderFields or HeaderCount
+        objects travel, and the stacks pickle in C but for one __reduce__ call each (their
+        frames are pickled once per worker). The tallies are moved out of the builder."""
+        out = [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
+               for stack, by_header in builder.raw.values()]
         builder.raw = {}
         return out
 
     def import_raw(self, builder: SnapshotBuilder, exported: list) -> None:
-        """Add a worker's export_raw to builder's tallies, by stanza key: a stack both
-        processes met is one entry, as if one reader had read both ranges. The worker's
-        frames were interned on arrival (Frame.__reduce__), so its stacks hold this
+        """Hand a worker's export_raw to builder, to be folded in by its finish(). The
+        worker's frames were interned on arrival (Frame.__reduce__), so its stacks hold this
         process's frames."""
         headers = self.header_cache
         parse = self._parse_header_rest
-        add = builder.add_raw
-        for key, stack, counts in exported:
-            add(key, stack, [(headers.get(text) or parse(text), count, ids) for text, count, ids in counts])
+        for stack, counts in exported:
+            builder.imported.append((stack, [(headers.get(text) or parse(text), count, ids)
+                                             for text, count, ids in counts]))
 
     def _canonical_stack(self, rows: List[bytes], start: int, end: int) -> Optional[Stack]:
         """Read the frames of a canonical stanza (rows[start:end] alternate a function or
