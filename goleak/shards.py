@@ -1,4 +1,4 @@
-"""A JSON summary computed in two processes, one shard of the clusters each."""
+"""A JSON summary computed in two processes that share out its clusters in shards."""
 import io
 import itertools
 import os
@@ -7,61 +7,111 @@ import signal
 import struct
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from goleak.model import Stack, Warning
 from goleak.normalize import shard_key
 from goleak.parse import Parsed, finish_parsed
 from goleak.report import json_report
-from goleak.report.view import ReportOptions, build_summary_view
+from goleak.report.view import FrameViews, ReportOptions, build_summary_view
 from goleak.summary import Summary, SummarySettings, summarize
 
 _SIZE = struct.Struct("<Q")  # the byte length of what follows it on the pipe
 
+# Clusters fall into FINE_SHARDS shards by normalize.shard_key; the two processes take them a
+# token at a time, big tokens first. The two vCPUs of a shared machine often run at different
+# speeds for a while (one process doing the same work 10-30 % slower than the other), so a
+# fixed half each left the faster one idle for up to 0.3 s of a 1.3 s share on distinct-20k;
+# now the last token either process can still be busy with is a sixteenth of the work. Each
+# token costs a pass over the tallies (memoised shard keys, ~10 ms for 30,000 stacks), so
+# there are few of them.
+FINE_SHARDS = 16
+TOKENS: Tuple[FrozenSet[int], ...] = tuple(frozenset(t) for t in (
+    range(0, 5), range(5, 10), range(10, 12), range(12, 14), (14,), (15,)))
 
-def in_shard(shard: int, similarity: str) -> Callable[[Stack], bool]:
-    """keep() for one of two shards: all stacks of a cluster fall in the same one."""
-    def keep(stack: Stack) -> bool:
-        return shard_key(stack, similarity) & 1 == shard
-    return keep
+
+class Sharding:
+    """The fine shard of each stack at one similarity, computed once per stack and process:
+    all stacks of a cluster share it (normalize.shard_key)."""
+
+    def __init__(self, similarity: str):
+        self.similarity = similarity
+        # id(stack) -> its fine shard. The parsed results keep every stack alive while a
+        # summary runs, so no id is reused; the key is an id because Stack hashes in Python.
+        self.of: Dict[int, int] = {}
+
+    def keep(self, shards: FrozenSet[int]) -> Callable[[Stack], bool]:
+        """keep() for the stacks of the given fine shards."""
+        of = self.of
+        similarity = self.similarity
+
+        def keep(stack: Stack) -> bool:
+            fine = of.get(id(stack))
+            if fine is None:
+                fine = of[id(stack)] = shard_key(stack, similarity) % FINE_SHARDS
+            return fine in shards
+        return keep
 
 
 @dataclass(frozen=True)
 class _Shard:
-    """One shard's part of the report: cluster and suspect texts with the keys that order them."""
+    """One token's part of the report: cluster and suspect texts with the keys that order them."""
 
-    summary: Optional[Summary]  # this process's shard only: the report's frame comes from it
+    summary: Optional[Summary]  # this process's tokens only: the report's frame comes from it
     cluster_keys: List[Tuple[int, str]]  # (-count, id), ascending
-    cluster_texts: List[bytes]  # encoded, in the order of cluster_keys
+    cluster_texts: Sequence[bytes]  # encoded (or views of the child's), in the order of cluster_keys
     suspects: List[Tuple[Tuple[float, str], str]]  # ((-score, id), text), ascending
     ignored: int
     hidden_ids: List[str]  # of the clusters the ignore rules hid
 
 
-def _run_shard(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, shard: int) -> _Shard:
-    keep = in_shard(shard, settings.similarity)
-    hidden: List[str] = []
-    if settings.ignore is not None:
-        rules = settings.ignore
+class _Worker:
+    """What one process needs to compute tokens: the inputs, and the caches its tokens share
+    (each shard's view and JSON meet the same few thousand frames)."""
 
-        def ignore(cluster) -> bool:
-            # Hidden clusters count in _overlap's check as much as shown ones.
-            if rules(cluster):
-                hidden.append(cluster.id)
-                return True
-            return False
-        settings = replace(settings, ignore=ignore)
-    summary = summarize([finish_parsed(r, keep) for r in results], settings)
-    view = build_summary_view(summary, options)
-    return _Shard(
-        summary=summary,
-        cluster_keys=[(-c.count, c.id) for c in summary.clusters],
-        cluster_texts=[t.encode("utf-8") for t in json_report.cluster_texts(view.clusters)],
-        suspects=[((-s.score, s.cluster.id), json_report.suspect_text(v))
-                  for s, v in zip(summary.suspects, view.suspects)],
-        ignored=summary.ignored,
-        hidden_ids=hidden,
-    )
+    def __init__(self, results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions):
+        self.results = results
+        self.settings = settings
+        self.options = options
+        self.sharding = Sharding(settings.similarity)
+        self.frames_of = FrameViews(options)
+        self.writer = json_report.ClusterTexts()
+
+    def run(self, token: int) -> _Shard:
+        keep = self.sharding.keep(TOKENS[token]) if token >= 0 else (lambda stack: False)
+        settings = self.settings
+        hidden: List[str] = []
+        if settings.ignore is not None:
+            rules = settings.ignore
+
+            def ignore(cluster) -> bool:
+                # Hidden clusters count in _overlap's check as much as shown ones.
+                if rules(cluster):
+                    hidden.append(cluster.id)
+                    return True
+                return False
+            settings = replace(settings, ignore=ignore)
+        summary = summarize([finish_parsed(r, keep) for r in self.results], settings)
+        view = build_summary_view(summary, self.options, self.frames_of)
+        return _Shard(
+            summary=summary,
+            cluster_keys=[(-c.count, c.id) for c in summary.clusters],
+            cluster_texts=[t.encode("utf-8") for t in json_report.cluster_texts(view.clusters, self.writer)],
+            suspects=[((-s.score, s.cluster.id), json_report.suspect_text(v))
+                      for s, v in zip(summary.suspects, view.suspects)],
+            ignored=summary.ignored,
+            hidden_ids=hidden,
+        )
+
+
+def _take_tokens(queue: int) -> Iterator[int]:
+    """The tokens this process takes from the queue pipe until it is empty. A read of one
+    byte from a pipe is atomic, so each token goes to exactly one of the processes."""
+    while True:
+        token = os.read(queue, 1)
+        if not token:
+            return
+        yield token[0]
 
 
 def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
@@ -72,62 +122,82 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
     A dump with many distinct stacks spends most of a summary after the parse, one distinct
     stack at a time: folding tallies into groups, clustering, the view and the JSON. Each of
     those works cluster by cluster, so the work splits by cluster: normalize.shard_key gives
-    every stack a number that all stacks of one cluster share; a forked child takes the
-    stacks of shard 1 and this process those of shard 0; each runs the ordinary stages on its
-    shard; this process merges the two in the order summarize() gives (clusters by count,
-    then id; suspects by score, then id), so the report is byte for byte the one a single
-    process writes (tests/test_shards.py). The child inherits the parsed tallies through
-    fork, so nothing is pickled on the way in. If it fails at any point, this process does
-    its shard too.
+    every stack a number that all stacks of one cluster share, which puts it in one of
+    FINE_SHARDS shards; a forked child and this process take TOKENS of shards from a queue
+    until none is left, and each runs the ordinary stages on the stacks of its tokens. This
+    process merges the results in the order summarize() gives (clusters by count, then id;
+    suspects by score, then id), so the report is byte for byte the one a single process
+    writes (tests/test_shards.py). The child inherits the parsed tallies through fork, so
+    nothing is pickled on the way in. Whatever tokens the child took and did not deliver in
+    full (it failed, or was killed), this process computes too.
     """
+    worker = _Worker(results, settings, options)
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, bytes(range(len(TOKENS))))
+    finally:
+        # Once the queue is empty, reads see its end instead of waiting for more.
+        os.close(write_end)
     child = None
     try:
-        child = _Child.start(lambda: _run_shard(results, settings, options, 1))
-        mine = _run_shard(results, settings, options, 0)
-        theirs = child.result() if child is not None else None
+        # The child sends its tokens once the queue is empty: this process reads the pipe
+        # only after its own tokens, and a child writing as it went would stop at the first
+        # megabyte until then, leaving the tokens still queued to this process.
+        child = _Child.start(lambda out: [_send(token, shard, out) for token, shard in
+                                          [(token, worker.run(token)) for token in _take_tokens(read_end)]])
+        mine = {token: worker.run(token) for token in _take_tokens(read_end)}
+        theirs = child.result() if child is not None else {}
     finally:
+        os.close(read_end)
         if child is not None:
             child.close()
-    if theirs is None:
-        # No child, or it failed (killed, out of memory): this process does its shard too.
-        theirs = _run_shard(results, settings, options, 1)
-    if _overlap(mine, theirs):
+    # The child's tokens that never arrived whole (or all, with no child): done here.
+    done = {**theirs, **mine}
+    for token in range(len(TOKENS)):
+        if token not in done:
+            done[token] = mine[token] = worker.run(token)
+    parts = list(done.values())
+    if _overlap(parts):
         return None
     # The report's frame (totals, sources, warnings) is every shard's; what the shards
-    # split is added up or merged.
-    frame = replace(mine.summary, clusters=(), flags=(), suspects=(), ignored=mine.ignored + theirs.ignored)
+    # split is added up or merged. One of this process's summaries gives it (an empty one
+    # if the child took every token).
+    own = next(iter(mine.values())) if mine else worker.run(-1)
+    frame = replace(own.summary, clusters=(), flags=(), suspects=(), ignored=sum(p.ignored for p in parts))
     head, tail = json_report.summary_frame(
         build_summary_view(frame, options),
-        [text for _, text in sorted(mine.suspects + theirs.suspects, key=itemgetter(0))])
-    # Two sorted runs of unique keys: sorted() merges them in C in one linear pass, where
-    # heapq.merge would step through 20,000 clusters in Python.
-    order = sorted(itertools.chain(zip(mine.cluster_keys, mine.cluster_texts),
-                                   zip(theirs.cluster_keys, theirs.cluster_texts)), key=itemgetter(0))
-    texts = map(itemgetter(1), order)
-    return mine.summary.warnings, json_report.splice(head.encode("utf-8"), texts, tail.encode("utf-8"))
+        [text for _, text in sorted([s for p in parts for s in p.suspects], key=itemgetter(0))])
+    # Sorted runs of unique keys: sorted() merges them in C, where heapq.merge would step
+    # through 20,000 clusters in Python.
+    order = sorted([pair for p in parts for pair in zip(p.cluster_keys, p.cluster_texts)], key=itemgetter(0))
+    return own.summary.warnings, json_report.splice(head.encode("utf-8"), map(itemgetter(1), order),
+                                                    tail.encode("utf-8"))
 
 
-def _overlap(mine: _Shard, theirs: _Shard) -> bool:
-    """Whether a cluster (shown or hidden by the ignore rules) came out of both shards.
+def _overlap(parts: Sequence[_Shard]) -> bool:
+    """Whether a cluster (shown or hidden by the ignore rules) came out of two shards.
     shard_key reads a cluster's lines off its frames; a function name with a newline in it
     (only a hostile protobuf has one) can make two different frame lists print the same
-    cluster key, and so one cluster in both shards."""
-    ours = {k[1] for k in mine.cluster_keys}
-    ours.update(mine.hidden_ids)
-    return not ours.isdisjoint([k[1] for k in theirs.cluster_keys] + theirs.hidden_ids)
+    cluster key, and so one cluster in two shards."""
+    ids = [k[1] for p in parts for k in p.cluster_keys]
+    for p in parts:
+        ids.extend(p.hidden_ids)
+    return len(set(ids)) != len(ids)
 
 
 class _Child:
-    """A forked process that computes a _Shard and sends it through a pipe: the pickled keys,
-    suspects and count of cluster texts, then each text with its length."""
+    """A forked process that computes tokens and sends each one's _Shard through a pipe
+    (see _send), each record after its length."""
 
     def __init__(self, pid: int, stream: io.BufferedReader):
         self.pid = pid
         self.stream = stream
         self.done = False  # everything received
+        self._ended_cleanly = False  # the last read met the end of the pipe between records
 
     @classmethod
-    def start(cls, work: Callable[[], _Shard]) -> Optional["_Child"]:
+    def start(cls, work: Callable[[io.BufferedWriter], object]) -> Optional["_Child"]:
+        """The child running work(its end of the pipe), or None if it could not start."""
         try:
             read_end, write_end = os.pipe()
         except OSError:
@@ -159,7 +229,7 @@ class _Child:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 os.close(read_end)
                 with os.fdopen(write_end, "wb", buffering=1 << 20) as out:
-                    _send(work(), out)
+                    work(out)
                 status = 0
             finally:
                 os._exit(status)
@@ -172,31 +242,37 @@ class _Child:
             raise
         return child
 
-    def result(self) -> Optional[_Shard]:
-        """What the child sent, all of it, or None if it failed before the end."""
-        data = self._record()
-        if data is None:
-            return None
-        cluster_keys, count, suspects, ignored, hidden_ids = pickle.loads(data)
-        texts = []
-        for _ in range(count):
-            text = self._record()
-            if text is None:
-                return None
-            texts.append(text)
-        if len(cluster_keys) != count:
-            return None
-        self.done = True
-        return _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)
+    def result(self) -> Dict[int, _Shard]:
+        """The tokens the child sent in full, by token; those it was cut off in are left out."""
+        received: Dict[int, _Shard] = {}
+        while True:
+            data = self._record()
+            if data is None:
+                # The end: after the last token, or where the child stopped short.
+                self.done = self._ended_cleanly
+                return received
+            token, cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(data)
+            blob = self._record()
+            if blob is None or len(lengths) != len(cluster_keys) or sum(lengths) != len(blob):
+                return received
+            # Views into the one blob, not copies: the report joins them as they are.
+            ends = list(itertools.accumulate(lengths))
+            texts = list(map(memoryview(blob).__getitem__, map(slice, [0] + ends[:-1], ends)))
+            received[token] = _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)
 
     def _record(self) -> Optional[bytes]:
-        """The next length-prefixed record of the pipe, or None if the child stopped short."""
+        """The next length-prefixed record of the pipe, or None at its end or if the child
+        stopped short inside a record."""
         head = self.stream.read(_SIZE.size)
+        self._ended_cleanly = not head
         if len(head) != _SIZE.size:
             return None
         (size,) = _SIZE.unpack(head)
         data = self.stream.read(size)
-        return data if len(data) == size else None
+        if len(data) != size:
+            self._ended_cleanly = False
+            return None
+        return data
 
     def close(self) -> None:
         """Stop the child unless it sent everything (this process failed or was interrupted),
@@ -215,11 +291,13 @@ class _Child:
             pass
 
 
-def _send(shard: _Shard, out: io.BufferedWriter) -> None:
-    keys = pickle.dumps((shard.cluster_keys, len(shard.cluster_texts), shard.suspects, shard.ignored,
-                         shard.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_SIZE.pack(len(keys)))
-    out.write(keys)
-    for text in shard.cluster_texts:
-        out.write(_SIZE.pack(len(text)))
-        out.write(text)
+def _send(token: int, shard: _Shard, out: io.BufferedWriter) -> None:
+    """Two records: the pickled token, keys, text lengths, suspects and counts, then all the
+    cluster texts in one blob (20,000 small records cost each side a Python step apiece)."""
+    head = pickle.dumps((token, shard.cluster_keys, [len(t) for t in shard.cluster_texts], shard.suspects,
+                         shard.ignored, shard.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL)
+    for record in (head, b"".join(shard.cluster_texts)):
+        out.write(_SIZE.pack(len(record)))
+        out.write(record)
+    # Whole tokens reach this process even if the child dies later.
+    out.flush()

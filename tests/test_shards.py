@@ -1,6 +1,8 @@
 """A summary split between two processes (goleak/shards.py) is byte for byte the one-process
 summary, and every stack of a cluster falls in the same share."""
 import json
+import os
+import signal
 
 import pytest
 
@@ -98,58 +100,109 @@ def test_finishing_leaves_the_tallies_as_they_were():
     path = max(FORMS, key=lambda p: p.stat().st_size if p.suffix == ".txt" else 0)
     result = unfinished([path])[0]
     first = result.finish()
-    halves = [result.finish(shards.in_shard(k, "default")) for k in (0, 1)]
+    sharding = shards.Sharding("default")
+    parts = [result.finish(sharding.keep(token)) for token in shards.TOKENS]
     again = result.finish()
     assert again == first
-    for a, b, c in zip(first.snapshots, *[h.snapshots for h in halves]):
-        assert b.total == c.total == a.total
-        assert sorted(b.groups + c.groups, key=repr) == sorted(a.groups, key=repr)
-        assert b.groups and c.groups
+    for a, *shares in zip(first.snapshots, *[p.snapshots for p in parts]):
+        assert all(share.total == a.total for share in shares)
+        assert sorted([g for share in shares for g in share.groups], key=repr) == sorted(a.groups, key=repr)
+        assert sum(1 for share in shares if share.groups) > 2
 
 
-def parent_shards(monkeypatch):
-    """The shards this process computed (the child's calls happen in the child's memory)."""
+def parent_tokens(monkeypatch):
+    """The tokens this process computed, in order (the child's calls happen in the child's
+    memory)."""
     ran = []
-    real = shards._run_shard
+    real = shards._Worker.run
 
-    def run(results, settings, options, shard):
-        ran.append(shard)
-        return real(results, settings, options, shard)
-    monkeypatch.setattr(shards, "_run_shard", run)
+    def run(self, token):
+        ran.append(token)
+        return real(self, token)
+    monkeypatch.setattr(shards._Worker, "run", run)
     return ran
 
 
-def test_the_child_computes_its_shard(monkeypatch):
-    ran = parent_shards(monkeypatch)
+def slow_tokens(monkeypatch, seconds):
+    """Each token takes at least `seconds` in either process, so that both get some."""
+    import time
+    real = shards._Worker.run
+
+    def run(self, token):
+        time.sleep(seconds)
+        return real(self, token)
+    monkeypatch.setattr(shards._Worker, "run", run)
+
+
+ALL_TOKENS = list(range(len(shards.TOKENS)))
+
+
+def test_the_child_computes_its_tokens(monkeypatch):
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
     results = unfinished(INPUTS[:6])
     assert report_text(results, SummarySettings(), jobs=2) == report_text(results, SummarySettings(), jobs=1)
-    assert ran == [0]
+    # jobs=1 ran no token; with two processes this one took some, and left the rest to the
+    # child: each token once, in queue order.
+    assert ran and ran == sorted(ran) and len(ran) < len(shards.TOKENS)
 
 
-def test_a_failed_child_leaves_its_shard_to_the_parent(monkeypatch):
+def test_tokens_cover_every_fine_shard_once():
+    assert sorted(f for token in shards.TOKENS for f in token) == list(range(shards.FINE_SHARDS))
+    # Big tokens first: the last ones a process can still hold are small.
+    sizes = [len(token) for token in shards.TOKENS]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+
+
+def test_a_failed_child_leaves_its_tokens_to_the_parent(monkeypatch):
     results = unfinished(INPUTS[:6])
     settings = SummarySettings()
     one, _ = report_text(results, settings, jobs=1)
 
-    def fail(shard, out):
+    def fail(token, shard, out):
         raise RuntimeError("the child fails before sending anything")
     monkeypatch.setattr(shards, "_send", fail)
-    ran = parent_shards(monkeypatch)
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
     two, _ = report_text(results, settings, jobs=2)
     assert two == one
-    assert ran == [0, 1]
+    assert sorted(ran) == ALL_TOKENS and ran != ALL_TOKENS  # the child's first token done last
 
 
-def test_a_child_cut_off_midway_leaves_its_shard_to_the_parent(monkeypatch):
-    # The child sent its keys and most texts, then died (killed, out of memory): nothing of
-    # it is used, and nothing was written before everything had arrived.
+def test_a_child_cut_off_midway_leaves_its_tokens_to_the_parent(monkeypatch):
+    # The child sent its first token's keys and most texts, then died (killed, out of
+    # memory): nothing of that token is used, and nothing was written before everything had
+    # arrived.
     results = unfinished(INPUTS[:6])
     one, _ = report_text(results, SummarySettings(), jobs=1)
     real_send = shards._send
-    monkeypatch.setattr(shards, "_send", lambda shard, out: real_send(shard, _Truncating(out)))
-    ran = parent_shards(monkeypatch)
+
+    def send_most(token, shard, out):
+        real_send(token, shard, _Truncating(out))  # all but the last text
+        out.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    monkeypatch.setattr(shards, "_send", send_most)
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
     assert report_text(results, SummarySettings(), jobs=2)[0] == one
-    assert ran == [0, 1]
+    assert sorted(ran) == ALL_TOKENS
+
+
+def test_a_child_that_dies_between_tokens_keeps_what_it_sent(monkeypatch):
+    # The child sends its first token whole, then is killed: that token is used, the rest
+    # is done here.
+    results = unfinished(INPUTS[:6])
+    one, _ = report_text(results, SummarySettings(), jobs=1)
+    real_send = shards._send
+
+    def send_once(token, shard, out):
+        real_send(token, shard, out)
+        os.kill(os.getpid(), signal.SIGKILL)
+    monkeypatch.setattr(shards, "_send", send_once)
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
+    assert report_text(results, SummarySettings(), jobs=2)[0] == one
+    assert len(ran) == len(shards.TOKENS) - 1
 
 
 def test_shards_that_disagree_about_a_cluster_leave_it_all_to_one_process(monkeypatch):
@@ -165,7 +218,7 @@ def test_shards_that_disagree_about_a_cluster_leave_it_all_to_one_process(monkey
 
 
 class _Truncating:
-    """A writer that drops the last text: the child's stream ends early."""
+    """A writer that drops the last write (a token's last text)."""
 
     def __init__(self, out):
         self.out = out
@@ -175,6 +228,7 @@ class _Truncating:
         if self.pending is not None:
             self.out.write(self.pending)
         self.pending = data
+        return len(data)
 
     def flush(self):
         self.out.flush()
@@ -227,9 +281,17 @@ def test_a_cluster_split_by_a_hostile_name_is_caught_even_when_half_of_it_is_hid
     # half whose representative is os/signal.loop: the overlap check must see hidden
     # clusters too, and one process then writes the report.
     from goleak.model import Frame, ParseResult, Snapshot, Stack, StackGroup
-    hostile = Stack((Frame("os/signal.loop a.go:1\nmain.y", "b.go", 3),))
-    plain = Stack((Frame("os/signal.loop", "a.go", 1), Frame("main.y", "b.go", 3)))
-    assert shard_key(hostile, "default") & 1 != shard_key(plain, "default") & 1
+    def token_of(stack):
+        fine = shard_key(stack, "default") % shards.FINE_SHARDS
+        return next(i for i, token in enumerate(shards.TOKENS) if fine in token)
+
+    # The first line of a.go that puts the two halves in different tokens (the keys hash
+    # tuples of ints: the same in every run).
+    hostile, plain = next(
+        (h, p) for h, p in ((Stack((Frame("os/signal.loop a.go:%d\nmain.y" % n, "b.go", 3),)),
+                             Stack((Frame("os/signal.loop", "a.go", n), Frame("main.y", "b.go", 3))))
+                            for n in range(1, 1000))
+        if token_of(h) != token_of(p))
     groups = (StackGroup(plain, "chan receive", 5), StackGroup(hostile, "chan receive", 3))
     results = [ParseResult("hostile.pb.gz", (Snapshot("hostile.pb.gz", "debug=0", groups, 8),))]
     settings = SummarySettings(ignore=build_ignore_rules((), True))

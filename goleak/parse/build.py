@@ -1,5 +1,6 @@
 """Aggregate goroutines into StackGroups while parsing, so memory follows distinct stacks."""
 import bisect
+import itertools
 import operator
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -275,16 +276,24 @@ class SnapshotBuilder:
     def _groups(self, keep: Optional[Callable[[Stack], bool]]) -> Tuple[List[StackGroup], int]:
         """The groups of the kept stacks, the fast path's tallies folded into the reference
         path's, and the snapshot's total."""
-        total = self.total
+        # Every goroutine counts in the total, kept or not.
+        total = self.total + sum([hc.count for _, by_header in self.raw.values() for hc in by_header.values()]) \
+            + sum([n for _, counts in self.imported for _, n, _ in counts])
+        own = self.raw.values()
+        imported = self.imported
+        if keep is not None:
+            # Before any tally is read: a shard keeps a fraction of the stacks, and a summary
+            # in shards finishes each builder several times.
+            own = [entry for entry in own if keep(entry[0])]
+            imported = [entry for entry in imported if keep(entry[0])]
         # (stack, state) -> its fast-path tallies: one (HeaderFields, count, ids) tuple, or a
         # list of them when several header texts share a state.
         fast: Dict[Tuple[Stack, str], object] = {}
-        for stack, counts in self.fast_tallies():
-            if keep is not None and not keep(stack):
-                total += sum([n for _, n, _ in counts])
-                continue
+        tallies = itertools.chain(
+            ((stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()]) for stack, by_header in own),
+            imported)
+        for stack, counts in tallies:
             for item in counts:
-                total += item[1]
                 key = (stack, item[0].state)
                 seen = fast.setdefault(key, item)  # one hash of the key: Stack.__hash__ is Python
                 if seen is not item:

@@ -173,7 +173,7 @@ _CLUSTER = ('{"count":%d,"created_by":%s,"elided_frames":%d,"flags":[%s],"frames
             '"stack_unavailable":%s,"states":%s,"truncated":%s,"wait_minutes":%s,"where":%s}')
 
 
-class _ClusterTexts:
+class ClusterTexts:
     """Writes cluster_json(c) as json.dumps would, without building the dict: a 20,000-cluster
     summary holds half a million frames and 87 MB of JSON. Each distinct frame is encoded
     once; tests/test_json_spliced.py proves the text equal to json.dumps, hostile strings
@@ -240,9 +240,10 @@ def summary_frame(view: SummaryView, suspect_texts: Iterable[str]) -> Tuple[str,
     return '{"clusters":[', "]," + before[1:-1] + ',"suspects":[' + ",".join(suspect_texts) + "]," + after[1:-1] + "}\n"
 
 
-def cluster_texts(clusters: Iterable[ClusterView]) -> Iterator[str]:
-    """Each cluster_json(c), dumped, encoding each distinct frame once."""
-    return map(_ClusterTexts().cluster, clusters)
+def cluster_texts(clusters: Iterable[ClusterView], writer: Optional[ClusterTexts] = None) -> Iterator[str]:
+    """Each cluster_json(c), dumped, encoding each distinct frame once (across calls that
+    share a writer)."""
+    return map((writer or ClusterTexts()).cluster, clusters)
 
 
 Text = TypeVar("Text", str, bytes)

@@ -281,15 +281,16 @@ def cluster_view(c: Cluster, flags: Tuple[str, ...], opts: ReportOptions, reason
     )
 
 
-def build_summary_view(summary: Summary, opts: ReportOptions) -> SummaryView:
+def build_summary_view(summary: Summary, opts: ReportOptions, frames_of: Optional[FrameViews] = None) -> SummaryView:
+    """The view of summary. frames_of: FrameViews(opts) shared with other views of the same
+    run (goleak/shards.py builds one view per shard of a summary), new by default."""
     with gc_paused():
-        return _build_summary_view(summary, opts)
+        return _build_summary_view(summary, opts, frames_of or FrameViews(opts))
 
 
-def _build_summary_view(summary: Summary, opts: ReportOptions) -> SummaryView:
+def _build_summary_view(summary: Summary, opts: ReportOptions, frames_of: FrameViews) -> SummaryView:
     reasons = {s.cluster.id: s.reasons for s in summary.suspects}
     ranks = {s.cluster.id: i for i, s in enumerate(summary.suspects, 1)}
-    frames_of = FrameViews(opts)
     views = tuple(cluster_view(c, f, opts, reasons.get(c.id, ()), ranks.get(c.id), frames_of)
                   for c, f in zip(summary.clusters, summary.flags))
     by_id = {v.id: v for v in views}
