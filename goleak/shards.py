@@ -3,20 +3,17 @@ import io
 import itertools
 import os
 import pickle
-import signal
-import struct
 from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
+from goleak import forked
 from goleak.model import Stack, Warning
 from goleak.normalize import shard_key
 from goleak.parse import Parsed, finish_parsed
 from goleak.report import json_report
 from goleak.report.view import FrameViews, ReportOptions, build_summary_view
 from goleak.summary import Summary, SummarySettings, summarize
-
-_SIZE = struct.Struct("<Q")  # the byte length of what follows it on the pipe
 
 # Clusters fall into FINE_SHARDS shards by normalize.shard_key; the two processes take them a
 # token at a time, big tokens first. The two vCPUs of a shared machine often run at different
@@ -143,10 +140,10 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
         # The child sends its tokens once the queue is empty: this process reads the pipe
         # only after its own tokens, and a child writing as it went would stop at the first
         # megabyte until then, leaving the tokens still queued to this process.
-        child = _Child.start(lambda out: [_send(token, shard, out) for token, shard in
+        child = forked.Child.start(lambda out: [_send(token, shard, out) for token, shard in
                                           [(token, worker.run(token)) for token in _take_tokens(read_end)]])
         mine = {token: worker.run(token) for token in _take_tokens(read_end)}
-        theirs = child.result() if child is not None else {}
+        theirs = _receive(child) if child is not None else {}
     finally:
         os.close(read_end)
         if child is not None:
@@ -185,119 +182,33 @@ def _overlap(parts: Sequence[_Shard]) -> bool:
     return len(set(ids)) != len(ids)
 
 
-class _Child:
-    """A forked process that computes tokens and sends each one's _Shard through a pipe
-    (see _send), each record after its length."""
-
-    def __init__(self, pid: int, stream: io.BufferedReader):
-        self.pid = pid
-        self.stream = stream
-        self.done = False  # everything received
-        self._ended_cleanly = False  # the last read met the end of the pipe between records
-
-    @classmethod
-    def start(cls, work: Callable[[io.BufferedWriter], object]) -> Optional["_Child"]:
-        """The child running work(its end of the pipe), or None if it could not start."""
-        try:
-            read_end, write_end = os.pipe()
-        except OSError:
-            return None
-        try:
-            # A megabyte at a time through the pipe, not 64 KiB: fewer turns of the two
-            # processes while this one reads the texts. (Linux only; fork is POSIX.)
-            import fcntl
-            if hasattr(fcntl, "F_SETPIPE_SZ"):
-                fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
-        except OSError:
-            pass
-        # Interrupts wait until each side stands where it can handle them: the child inside
-        # the try that ends in os._exit, this process with the child on record to reap.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            pid = os.fork()
-        except OSError:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            os.close(read_end)
-            os.close(write_end)
-            return None
-        if pid == 0:
-            # The child never returns into the caller's code, whatever happens (an exception,
-            # an interrupt): its only way out is os._exit, which flushes none of the buffers
-            # it shares with the parent.
-            status = 1
-            try:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                os.close(read_end)
-                with os.fdopen(write_end, "wb", buffering=1 << 20) as out:
-                    work(out)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_end)
-        child = cls(pid, os.fdopen(read_end, "rb", buffering=1 << 20))
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        except BaseException:
-            child.close()
-            raise
-        return child
-
-    def result(self) -> Dict[int, _Shard]:
-        """The tokens the child sent in full, by token; those it was cut off in are left out."""
-        received: Dict[int, _Shard] = {}
-        while True:
-            data = self._record()
-            if data is None:
-                # The end: after the last token, or where the child stopped short.
-                self.done = self._ended_cleanly
-                return received
-            token, cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(data)
-            blob = self._record()
-            if blob is None or len(lengths) != len(cluster_keys) or sum(lengths) != len(blob):
-                return received
-            # Views into the one blob, not copies: the report joins them as they are.
-            ends = list(itertools.accumulate(lengths))
-            texts = list(map(memoryview(blob).__getitem__, map(slice, [0] + ends[:-1], ends)))
-            received[token] = _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)
-
-    def _record(self) -> Optional[bytes]:
-        """The next length-prefixed record of the pipe, or None at its end or if the child
-        stopped short inside a record."""
-        head = self.stream.read(_SIZE.size)
-        self._ended_cleanly = not head
-        if len(head) != _SIZE.size:
-            return None
-        (size,) = _SIZE.unpack(head)
-        data = self.stream.read(size)
-        if len(data) != size:
-            self._ended_cleanly = False
-            return None
-        return data
-
-    def close(self) -> None:
-        """Stop the child unless it sent everything (this process failed or was interrupted),
-        close the pipe and reap the child."""
-        if not self.done:
-            try:
-                # Unless it is gone already (its pid could then be another process's).
-                if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-                    os.kill(self.pid, signal.SIGTERM)
-            except (ChildProcessError, ProcessLookupError):
-                pass
-        self.stream.close()
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:  # reaped already, or SIGCHLD ignored
-            pass
-
-
 def _send(token: int, shard: _Shard, out: io.BufferedWriter) -> None:
     """Two records: the pickled token, keys, text lengths, suspects and counts, then all the
     cluster texts in one blob (20,000 small records cost each side a Python step apiece)."""
-    head = pickle.dumps((token, shard.cluster_keys, [len(t) for t in shard.cluster_texts], shard.suspects,
-                         shard.ignored, shard.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL)
-    for record in (head, b"".join(shard.cluster_texts)):
-        out.write(_SIZE.pack(len(record)))
-        out.write(record)
+    forked.send(out, pickle.dumps((token, shard.cluster_keys, [len(t) for t in shard.cluster_texts], shard.suspects,
+                                   shard.ignored, shard.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL))
+    forked.send(out, b"".join(shard.cluster_texts))
     # Whole tokens reach this process even if the child dies later.
     out.flush()
+
+
+def _receive(child: forked.Child) -> Dict[int, _Shard]:
+    """The tokens the child sent in full, by token; one it was cut off in is left out."""
+    received: Dict[int, _Shard] = {}
+    while True:
+        data = child.record()
+        if data is None:
+            # The end of the pipe: after the last token, or where the child stopped short.
+            child.done = True
+            return received
+        token, cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(data)
+        blob = child.record()
+        if blob is None:
+            child.done = True
+            return received
+        if len(lengths) != len(cluster_keys) or sum(lengths) != len(blob):
+            return received  # not what _send writes: the child is stopped
+        # Views into the one blob, not copies: the report joins them as they are.
+        ends = list(itertools.accumulate(lengths))
+        texts = list(map(memoryview(blob).__getitem__, map(slice, [0] + ends[:-1], ends)))
+        received[token] = _Shard(None, cluster_keys, texts, suspects, ignored, hidden_ids)

@@ -5,7 +5,7 @@ from typing import Iterable, Sequence, Tuple, Union
 from goleak import shards
 from goleak.model import Warning
 from goleak.parse import Parsed, finish_parsed, stack_count
-from goleak.parse.parallel import fork_available
+from goleak.forked import fork_available
 from goleak.report import Format, chunk_renderer_for
 from goleak.report.view import ReportOptions, build_summary_view
 from goleak.summary import SummarySettings, summarize

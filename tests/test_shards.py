@@ -236,7 +236,7 @@ class _Truncating:
 
 def test_few_stacks_or_one_job_stay_in_one_process(monkeypatch):
     started = []
-    monkeypatch.setattr(shards._Child, "start", classmethod(lambda cls, work: started.append(1)))
+    monkeypatch.setattr(shards.forked.Child, "start", classmethod(lambda cls, work: started.append(1)))
     results = unfinished(FORMS[:3])
     report_text(results, SummarySettings(), jobs=2, min_stacks=10 ** 6)
     report_text(results, SummarySettings(), jobs=1)

@@ -1,15 +1,15 @@
 """Read one large plain debug=2 file with several processes, each over its own byte range.
 
-Ranges start and end just after a blank line, so every worker sees exactly the stanzas the
-single-process reader would; results are merged in file order. Workers read the file
-themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct stack) do.
+Ranges start and end just after a blank line, so every process sees exactly the stanzas the
+single-process reader would; results are merged in file order. Children (goleak/forked.py)
+read the file themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct
+stack) do.
 """
 import itertools
-import multiprocessing
-import os
-import sys
+import pickle
 from typing import List, Optional, Tuple
 
+from goleak import forked
 from goleak.parse.build import SnapshotBuilder
 
 _WINDOW = 1 << 20
@@ -33,10 +33,9 @@ def _align(path: str, pos: int, size: int) -> int:
     return size
 
 
-def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder], list, int]:
+def _read_range(path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], list, int]:
     from goleak.parse import read_file_pieces, read_text_builders
     from goleak.parse.text import BlockReader
-    path, start, end, keep_args = args
     reader = BlockReader(keep_args)
     builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args, reader=reader)
     # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
@@ -44,31 +43,54 @@ def _read_range(args: Tuple[str, int, int, bool]) -> Tuple[List[SnapshotBuilder]
     return builders, exported, lines
 
 
+def _send_range(out, path: str, start: int, end: int, keep_args: bool) -> None:
+    """A child's work: its range read, pickled into one record."""
+    forked.send(out, pickle.dumps(_read_range(path, start, end, keep_args), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _start_reader(path: str, start: int, end: int, keep_args: bool) -> Optional[forked.Child]:
+    return forked.Child.start(lambda out: _send_range(out, path, start, end, keep_args))
+
+
+def _received(child: Optional[forked.Child], path: str, start: int, end: int, keep_args: bool):
+    """What the child read of its range; read here if there is no child or it failed (killed,
+    out of memory, an error: this process then meets the same error itself)."""
+    if child is not None:
+        data = child.record()
+        child.done = True  # one record is all it sends
+        if data is not None:
+            return pickle.loads(data)
+    return _read_range(path, start, end, keep_args)
+
+
 def parse_file_parallel(path: str, size: int, options, progress=None) -> List[SnapshotBuilder]:
     jobs = max(1, options.jobs)
-    # One range per worker: each range parses every distinct stack it meets once, so more
+    # One range per process: each range parses every distinct stack it meets once, so more
     # ranges repeat that work (measured on distinct-20k: 4 ranges 3.3-3.8 s, 2 ranges
     # 2.7-3.0 s), and byte ranges of a dump are even work anyway.
-    # Even ranges: after the reads, the parent only hands the workers' tallies to its
+    # Even ranges: after the reads, the parent only hands the children's tallies to its
     # builders (BlockReader.import_raw); folding them into groups is finish()'s work.
     bounds = sorted({_align(path, size * i // jobs, size) for i in range(jobs)} | {size})
     ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
     from goleak.parse import read_file_pieces, read_text_builders
-    ctx = _context()
-    if ctx is None or len(ranges) < 2:
+    if not forked.fork_available() or len(ranges) < 2:
         return read_text_builders(read_file_pieces(path, path), options.keep_args, progress)[0]
     from goleak.parse.text import BlockReader
     merged: List[SnapshotBuilder] = []
     lines_before = 0
-    # The parent reads the first range itself while the workers read the rest (it would
-    # only wait otherwise), then takes their tallies into its builders.
-    with ctx.Pool(len(ranges) - 1) as pool:
-        pending = pool.imap(_read_range, ranges[1:])
+    # Each child reads a range of its own, forked before this process has read anything;
+    # this process reads the first range meanwhile (it would only wait otherwise), then
+    # takes the children's tallies into its builders.
+    children: List[Optional[forked.Child]] = []
+    try:
+        for r in ranges[1:]:
+            children.append(_start_reader(*r))
         reader = BlockReader(options.keep_args)
         builders, lines = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]),
                                              options.keep_args, progress, reader)
         first = (builders, [[] for _ in builders], lines)
-        for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], pending)):
+        others = (_received(child, *r) for child, r in zip(children, ranges[1:]))
+        for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], others)):
             for i, builder in enumerate(builders):
                 if not builder.has_goroutines() and not builder.groups and not exported[i] \
                         and not builder.warnings:
@@ -83,18 +105,12 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
             lines_before += lines
             if progress is not None:
                 progress(b)
+    finally:
+        for child in children:
+            if child is not None:
+                child.close()
     return merged
 
 
 def _shift_lines(builder: SnapshotBuilder, shift: int) -> None:
     builder.warnings = [(ln + shift if ln else ln, msg) for ln, msg in builder.warnings]
-
-
-def fork_available() -> bool:
-    """fork shares everything a process has read for free; where it is missing (Windows) or
-    unsafe (macOS), one process does the work (here and in goleak/shards.py)."""
-    return os.name == "posix" and "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
-
-
-def _context() -> Optional[multiprocessing.context.BaseContext]:
-    return multiprocessing.get_context("fork") if fork_available() else None
