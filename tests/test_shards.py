@@ -147,6 +147,16 @@ def test_the_child_computes_its_tokens(monkeypatch):
     assert ran and ran == sorted(ran) and len(ran) < len(shards.TOKENS)
 
 
+def test_without_a_memory_file_the_texts_come_through_the_pipe(monkeypatch):
+    results = unfinished(INPUTS[:6])
+    one = report_text(results, SummarySettings(), jobs=1)
+    monkeypatch.setattr(shards._TextStore, "create", classmethod(lambda cls: None))
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
+    assert report_text(results, SummarySettings(), jobs=2) == one
+    assert len(ran) < len(shards.TOKENS)  # the child's tokens did arrive
+
+
 def test_tokens_cover_every_fine_shard_once():
     assert sorted(f for token in shards.TOKENS for f in token) == list(range(shards.FINE_SHARDS))
     # Big tokens first: the last ones a process can still hold are small.
@@ -159,7 +169,7 @@ def test_a_failed_child_leaves_its_tokens_to_the_parent(monkeypatch):
     settings = SummarySettings()
     one, _ = report_text(results, settings, jobs=1)
 
-    def fail(token, shard, out):
+    def fail(records, out):
         raise RuntimeError("the child fails before sending anything")
     monkeypatch.setattr(shards, "_send", fail)
     slow_tokens(monkeypatch, 0.2)
@@ -177,8 +187,8 @@ def test_a_child_cut_off_midway_leaves_its_tokens_to_the_parent(monkeypatch):
     one, _ = report_text(results, SummarySettings(), jobs=1)
     real_send = shards._send
 
-    def send_most(token, shard, out):
-        real_send(token, shard, _Truncating(out))  # all but the last text
+    def send_most(records, out):
+        real_send(records, _Truncating(out))  # all but the last record
         out.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     monkeypatch.setattr(shards, "_send", send_most)
@@ -195,8 +205,8 @@ def test_a_child_that_dies_between_tokens_keeps_what_it_sent(monkeypatch):
     one, _ = report_text(results, SummarySettings(), jobs=1)
     real_send = shards._send
 
-    def send_once(token, shard, out):
-        real_send(token, shard, out)
+    def send_once(records, out):
+        real_send(records, out)
         os.kill(os.getpid(), signal.SIGKILL)
     monkeypatch.setattr(shards, "_send", send_once)
     slow_tokens(monkeypatch, 0.2)
