@@ -40,6 +40,51 @@ def test_parallel_ranges_equal_one_pass(path, monkeypatch):
     assert comparable(parallel) == comparable(whole)
 
 
+@pytest.mark.parametrize("failure", ["before sending", "after the builders", "midway through the tallies"])
+def test_a_parse_child_that_fails_leaves_its_range_to_the_parent(failure, monkeypatch):
+    # A child killed (out of memory, by a signal) or failing at any point of its range: the
+    # parent reads that range itself, and the result is the one pass's.
+    import os
+    import signal
+    from goleak.parse import _result, parallel
+    monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
+    monkeypatch.setattr("goleak.parse.parallel._BATCH", 3)
+    path = max(text_inputs(), key=lambda p: p.stat().st_size)
+    real_read = parallel._read_range
+    calls = []
+
+    def read_range(*args):
+        calls.append(os.getpid())
+        return real_read(*args)
+
+    class Dying:
+        """The child's pipe, killing the child once it has sent `flushes` records."""
+
+        def __init__(self, out, flushes):
+            self.out, self.flushes = out, flushes
+
+        def write(self, data):
+            return self.out.write(data)
+
+        def flush(self):
+            self.out.flush()
+            self.flushes -= 1
+            if self.flushes == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+    real_send = parallel._send_range
+
+    def send(out, *args):
+        if failure == "before sending":
+            raise RuntimeError("the child fails")
+        real_send(Dying(out, 1 if failure == "after the builders" else 2), *args)
+    monkeypatch.setattr(parallel, "_read_range", read_range)
+    monkeypatch.setattr(parallel, "_send_range", send)
+    whole = parse_file(str(path), path.name)
+    builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=3))
+    assert comparable(_result(path.name, builders, ParseOptions(), b"")) == comparable(whole)
+    assert calls.count(os.getpid()) == 2  # both children's ranges, read again here
+
+
 def test_piece_boundaries_do_not_matter():
     path = next(p for p in text_inputs() if p.stat().st_size > 50_000)
     data = path.read_bytes()[:60_000]
