@@ -23,11 +23,14 @@ def cluster_groups(groups: Iterable[StackGroup], similarity: str = "default") ->
     distinct stacks of the input, never its goroutines.
     """
     accs: Dict[Tuple[str, str], _Acc] = {}
-    sig_cache: Dict[object, Tuple[str, str]] = {}
+    # id(stack) -> its signatures: by identity, as a Stack key would call its Python __hash__
+    # twice per group; the groups hold their stacks, so no id is reused meanwhile. (Equal
+    # stacks that are distinct objects get the same signatures twice over.)
+    sig_cache: Dict[int, Tuple[str, str]] = {}
     for g in groups:
-        sigs = sig_cache.get(g.stack)
+        sigs = sig_cache.get(id(g.stack))
         if sigs is None:
-            sigs = sig_cache[g.stack] = signatures(g.stack, similarity)
+            sigs = sig_cache[id(g.stack)] = signatures(g.stack, similarity)
         st = state_key(g.state, similarity)
         acc = accs.get((sigs[1], st))
         if acc is None:
@@ -52,7 +55,7 @@ def _merge(acc: _Acc, sig_cache) -> Cluster:
         stack_id, cluster_id = digest_pair(frames, acc.signature[len(frames):] + suffix)
         return merge_groups(groups, cluster_id, stack_id, groups[0])
     rep = representative(groups)
-    return merge_groups(groups, digest(acc.signature + suffix), digest(sig_cache[rep.stack][0]), rep)
+    return merge_groups(groups, digest(acc.signature + suffix), digest(sig_cache[id(rep.stack)][0]), rep)
 
 
 def representative(groups: List[StackGroup]) -> StackGroup:

@@ -302,13 +302,18 @@ class SnapshotBuilder:
                     else:
                         seen.append(item)
         groups: List[StackGroup] = []
+        # The reference path's groups (a few, where any) that the fast path's tallies join:
+        # looked up from their side, as a lookup hashes its key, and Stack hashes in Python.
+        shared: Dict[Tuple[Stack, str], Tally] = {}
         for key, t in self.groups.items():
-            if (keep is None or keep(key[0])) and key not in fast:
-                groups.append(t.to_group(*key))
-        reference = self.groups
+            if keep is None or keep(key[0]):
+                if key in fast:
+                    shared[key] = t
+                else:
+                    groups.append(t.to_group(*key))
         label_pairs: Dict[int, Optional[tuple]] = {}  # id(HeaderFields) -> its labels in order
         for key, items in fast.items():
-            t = reference.get(key) if reference else None
+            t = shared.get(key) if shared else None
             if t is None and type(items) is tuple:
                 # One header text (most groups of a big dump): the group is that text's
                 # count, with no Tally to fill and read back. Its labels, one value per key
