@@ -33,7 +33,7 @@ class Frame:
         return self._hash
 
     def __reduce__(self):
-        # Frames unpickled from parallel parse workers are interned: the frames of one
+        # Frames unpickled from parallel parse children are interned: the frames of one
         # program repeat across its stacks, and shared objects make every later table
         # lookup an identity hit instead of a field-by-field __eq__.
         return (intern_frame, (self.function, self.file, self.line, self.args))
@@ -44,7 +44,7 @@ _FRAMES: dict = {}
 
 def intern_frame(function: str, file: str, line: int, args: str = "") -> Frame:
     """The one Frame of this process with these fields. The fast parser and unpickling
-    both go through here, so a worker's frames arrive as the parent's own objects."""
+    both go through here, so a parse child's frames arrive as the parent's own objects."""
     key = (function, file, line, args)
     frame = _FRAMES.get(key)
     if frame is None:
@@ -68,7 +68,7 @@ class Stack:
     truncated: bool = False
     # "goroutine running on other thread; stack unavailable"
     unavailable: bool = False
-    # Computed on first use: a parse worker never hashes the stacks it sends (hashing one
+    # Computed on first use: a parse child never hashes the stacks it sends (hashing one
     # cost up to 9 µs inside the stream, a tenth of a distinct stack's reading).
     _hash: Optional[int] = field(default=None, init=False, repr=False, compare=False)
 

@@ -63,7 +63,7 @@ class _Shard:
     hidden_ids: List[str]  # of the clusters the ignore rules hid
 
 
-class _Worker:
+class _TokenRunner:
     """What one process needs to compute tokens: the inputs, and the caches its tokens share
     (each shard's view and JSON meet the same few thousand frames)."""
 
@@ -102,6 +102,24 @@ class _Worker:
         )
 
 
+def _run_child(out: io.BufferedWriter, runner: _TokenRunner, queue: int, store: Optional["_TextStore"]) -> None:
+    """The child's work: tokens from the queue until it is empty, each sent to this process.
+    With a store, a token's texts go there and only its small head through the pipe, at once;
+    without one, the texts follow their head through the pipe, so they wait until the queue
+    is empty: this process reads the pipe only after its own tokens, and a child that sent
+    megabytes as it went would stop at the pipe's first megabyte until then, leaving the
+    tokens still queued to this process."""
+    held = []
+    for token in _take_tokens(queue):
+        records = _pack(token, runner.run(token), store)
+        if store is not None:
+            _send(records, out)
+        else:
+            held.append(records)
+    for records in held:
+        _send(records, out)
+
+
 def _take_tokens(queue: int) -> Iterator[int]:
     """The tokens this process takes from the queue pipe until it is empty. A read of one
     byte from a pipe is atomic, so each token goes to exactly one of the processes."""
@@ -129,24 +147,24 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
     nothing is pickled on the way in. Whatever tokens the child took and did not deliver in
     full (it failed, or was killed), this process computes too.
     """
-    worker = _Worker(results, settings, options)
-    read_end, write_end = os.pipe()
+    runner = _TokenRunner(results, settings, options)
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:  # out of file descriptors: one process it is
+        return None
     try:
         os.write(write_end, bytes(range(len(TOKENS))))
+    except OSError:
+        os.close(read_end)
+        return None
     finally:
         # Once the queue is empty, reads see its end instead of waiting for more.
         os.close(write_end)
     child = store = None
     try:
-        # The child sends its tokens once the queue is empty: this process reads the pipe
-        # only after its own tokens, and a child writing as it went would stop at the first
-        # megabyte until then, leaving the tokens still queued to this process. The texts go
-        # to the store as each token is done: what is left to send at the end is small.
         store = _TextStore.create()
-        child = forked.Child.start(lambda out: [_send(records, out) for records in
-                                                [_pack(token, worker.run(token), store)
-                                                 for token in _take_tokens(read_end)]])
-        mine = {token: worker.run(token) for token in _take_tokens(read_end)}
+        child = forked.Child.start(lambda out: _run_child(out, runner, read_end, store))
+        mine = {token: runner.run(token) for token in _take_tokens(read_end)}
         theirs = _receive(child, store) if child is not None else {}
     finally:
         os.close(read_end)
@@ -158,14 +176,14 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
     done = {**theirs, **mine}
     for token in range(len(TOKENS)):
         if token not in done:
-            done[token] = mine[token] = worker.run(token)
+            done[token] = mine[token] = runner.run(token)
     parts = list(done.values())
     if _overlap(parts):
         return None
     # The report's frame (totals, sources, warnings) is every shard's; what the shards
     # split is added up or merged. One of this process's summaries gives it (an empty one
     # if the child took every token).
-    own = next(iter(mine.values())) if mine else worker.run(-1)
+    own = next(iter(mine.values())) if mine else runner.run(-1)
     frame = replace(own.summary, clusters=(), flags=(), suspects=(), ignored=sum(p.ignored for p in parts))
     head, tail = json_report.summary_frame(
         build_summary_view(frame, options),
@@ -236,7 +254,7 @@ def _pack(token: int, shard: _Shard, store: Optional[_TextStore]) -> List[bytes]
 def _send(records: List[bytes], out: io.BufferedWriter) -> None:
     for record in records:
         forked.send(out, record)
-    # Whole tokens reach this process even if the child dies later.
+    # A token sent reaches this process whole even if the child dies later.
     out.flush()
 
 
@@ -264,7 +282,10 @@ def _receive(child: forked.Child, store: Optional[_TextStore]) -> Dict[int, _Sha
         received[token] = _shard_of(head, memoryview(blob), 0)
     if stored:
         # Mapped once all has arrived: a token's head follows its texts into the store.
-        texts = store.mapped()
+        try:
+            texts = store.mapped()
+        except (OSError, ValueError):  # no memory to map it: this process does those tokens
+            return received
         for head in stored:
             if head[-1] + sum(head[2]) <= len(texts):
                 received[head[0]] = _shard_of(head, texts, head[-1])

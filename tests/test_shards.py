@@ -114,24 +114,24 @@ def parent_tokens(monkeypatch):
     """The tokens this process computed, in order (the child's calls happen in the child's
     memory)."""
     ran = []
-    real = shards._Worker.run
+    real = shards._TokenRunner.run
 
     def run(self, token):
         ran.append(token)
         return real(self, token)
-    monkeypatch.setattr(shards._Worker, "run", run)
+    monkeypatch.setattr(shards._TokenRunner, "run", run)
     return ran
 
 
 def slow_tokens(monkeypatch, seconds):
     """Each token takes at least `seconds` in either process, so that both get some."""
     import time
-    real = shards._Worker.run
+    real = shards._TokenRunner.run
 
     def run(self, token):
         time.sleep(seconds)
         return real(self, token)
-    monkeypatch.setattr(shards._Worker, "run", run)
+    monkeypatch.setattr(shards._TokenRunner, "run", run)
 
 
 ALL_TOKENS = list(range(len(shards.TOKENS)))
@@ -155,6 +155,19 @@ def test_without_a_memory_file_the_texts_come_through_the_pipe(monkeypatch):
     ran = parent_tokens(monkeypatch)
     assert report_text(results, SummarySettings(), jobs=2) == one
     assert len(ran) < len(shards.TOKENS)  # the child's tokens did arrive
+
+
+def test_a_memory_file_that_cannot_be_mapped_leaves_its_tokens_to_the_parent(monkeypatch):
+    results = unfinished(INPUTS[:6])
+    one = report_text(results, SummarySettings(), jobs=1)
+
+    def fail(self):
+        raise OSError(12, "Cannot allocate memory")
+    monkeypatch.setattr(shards._TextStore, "mapped", fail)
+    slow_tokens(monkeypatch, 0.2)
+    ran = parent_tokens(monkeypatch)
+    assert report_text(results, SummarySettings(), jobs=2) == one
+    assert sorted(ran) == ALL_TOKENS
 
 
 def test_tokens_cover_every_fine_shard_once():
@@ -199,8 +212,8 @@ def test_a_child_cut_off_midway_leaves_its_tokens_to_the_parent(monkeypatch):
 
 
 def test_a_child_that_dies_between_tokens_keeps_what_it_sent(monkeypatch):
-    # The child sends its first token whole, then is killed: that token is used, the rest
-    # is done here.
+    # The child sends its first token whole (texts in the memory file, head through the
+    # pipe), then is killed: that token is used, the rest is done here.
     results = unfinished(INPUTS[:6])
     one, _ = report_text(results, SummarySettings(), jobs=1)
     real_send = shards._send

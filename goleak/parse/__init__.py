@@ -2,7 +2,7 @@
 
 Text (debug=2, debug=1, crashes, logs) streams through the fast BlockReader chunk by chunk,
 so memory stays flat whatever the file size; a large plain debug=2 file is split into byte
-ranges read by worker processes and merged in order. Protobuf (debug=0) is decoded whole:
+ranges read by forked child processes and merged in order. Protobuf (debug=0) is decoded whole:
 it is small, because the runtime already aggregated it by stack.
 """
 import os
@@ -17,7 +17,7 @@ from goleak.parse.text import BlockReader
 
 INPUT_FORMATS = ("auto", "debug2", "debug1", "debug0", "crash")
 PIECE = 2 << 20  # small enough that a piece's rows stay in cache
-# Below this a file is read in one process: starting workers costs more than it saves.
+# Below this a file is read in one process: starting children costs more than it saves.
 PARALLEL_MIN_BYTES = 24 << 20
 
 Progress = Callable[[int], None]

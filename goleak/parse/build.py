@@ -189,10 +189,10 @@ class SnapshotBuilder:
         self.groups: Dict[Tuple[Stack, str], Tally] = {}
         # raw stanza key -> [Stack, {HeaderFields: HeaderCount}]   (fast path)
         self.raw: Dict[bytes, list] = {}
-        # Fast-path tallies of parallel workers: (Stack, [(HeaderFields, count, lowest ids)]).
+        # Fast-path tallies of parallel parse children: (Stack, [(HeaderFields, count, lowest ids)]).
         self.imported: List[Tuple[Stack, list]] = []
         # True when this snapshot began at something that starts a dump (a profile header,
-        # a crash): a parallel worker's first builder merges into the previous worker's
+        # a crash): a parse child's first builder merges into the previous range's
         # last one otherwise.
         self.started_new = False
 
@@ -217,12 +217,12 @@ class SnapshotBuilder:
         t.add(None, count, None, leaked, False, labels)
 
     def tallied_stacks(self) -> int:
-        """An upper bound of the distinct stacks tallied so far (the workers' may repeat this
+        """An upper bound of the distinct stacks tallied so far (the parse children's may repeat this
         process's, and a stack counts once per state in the reference path's groups)."""
         return len(self.groups) + len(self.raw) + len(self.imported)
 
     def fast_tallies(self) -> List[Tuple[Stack, list]]:
-        """Every fast-path tally, this process's and the workers': per stack,
+        """Every fast-path tally, this process's and the parse children's: per stack,
         [(HeaderFields, count, lowest ids)], one entry per distinct header text."""
         own = [(stack, [(fields, hc.count, hc.ids) for fields, hc in by_header.items()])
                for stack, by_header in self.raw.values()]
@@ -236,7 +236,7 @@ class SnapshotBuilder:
                 self.groups[key] = tally
             else:
                 t.merge(tally)
-        # A parallel worker's fast-path tallies arrive through BlockReader.import_raw, so
+        # A parse child's fast-path tallies arrive through BlockReader.import_raw, so
         # other.raw is empty there; anything else is kept for finish() in the same form.
         self.imported.extend(other.fast_tallies())
         other.raw, other.imported = {}, []

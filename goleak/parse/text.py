@@ -125,8 +125,8 @@ class TextReader:
         if cur is None or cur.format == "debug=1" or (self.gap and cur.has_goroutines()):
             fmt = "crash" if self.crash_pending else "debug=2"
             cur = self._new_snapshot(fmt)
-            # A worker that starts mid-file does not know what came before: its first
-            # snapshot continues the previous worker's unless something started a dump.
+            # A parse child that starts mid-file does not know what came before: its first
+            # snapshot continues the previous range's unless something started a dump.
             cur.started_new = bool(self.crash_pending) or len(self.snapshots) > 1 or self.gap
             if self.crash_pending:
                 cur.crash_reason = self.crash_pending
@@ -707,18 +707,18 @@ class BlockReader:
         return stack
 
     def export_raw(self, builder: SnapshotBuilder) -> list:
-        """A worker's fast-path tallies of one builder, for the parent's import_raw: per
+        """A parse child's fast-path tallies of one builder, for the parent's import_raw: per
         stack, its count and lowest ids per header text. No HeaderFields or HeaderCount
         objects travel, and the stacks pickle in C but for one __reduce__ call each (their
-        frames are pickled once per worker). The tallies are moved out of the builder."""
+        frames are pickled once per child). The tallies are moved out of the builder."""
         out = [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
                for stack, by_header in builder.raw.values()]
         builder.raw = {}
         return out
 
     def import_raw(self, builder: SnapshotBuilder, exported: list) -> None:
-        """Hand a worker's export_raw to builder, to be folded in by its finish(). The
-        worker's frames were interned on arrival (Frame.__reduce__), so its stacks hold this
+        """Hand a parse child's export_raw to builder, to be folded in by its finish(). The
+        child's frames were interned on arrival (Frame.__reduce__), so its stacks hold this
         process's frames."""
         headers = self.header_cache
         parse = self._parse_header_rest

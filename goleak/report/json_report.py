@@ -252,7 +252,8 @@ Text = TypeVar("Text", str, bytes)
 def splice(head: Text, texts: Iterable[Text], tail: Text) -> Iterator[Text]:
     """head, the texts joined by commas, tail: in pieces of CHUNK_CLUSTERS texts, so that a
     20,000-cluster summary (87 MB of JSON) is never joined into one string. Text or UTF-8
-    bytes alike (the two-process summary passes its child's texts through as bytes)."""
+    bytes alike; with bytes, the texts may be any bytes-like objects (the two-process summary
+    passes its child's texts through as memoryviews of the file it wrote them to)."""
     comma = "," if isinstance(head, str) else b","
     texts = iter(texts)
     first = True
