@@ -1,20 +1,21 @@
-"""A JSON summary computed in two processes that share out its clusters in shards."""
+"""A summary computed in two processes that share out its clusters in shards."""
 import io
 import itertools
 import mmap
 import os
 import pickle
 from dataclasses import dataclass, replace
-from operator import itemgetter
+from dataclasses import fields as dataclass_fields
+from operator import attrgetter, itemgetter
 from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from goleak import forked
-from goleak.model import Stack, Warning
+from goleak.model import Cluster, Stack, Warning
 from goleak.normalize import shard_key
-from goleak.parse import Parsed, finish_parsed
+from goleak.parse import Parsed, UnfinishedResult, finish_parsed
 from goleak.report import json_report
 from goleak.report.view import FrameViews, ReportOptions, build_summary_view
-from goleak.summary import Summary, SummarySettings, summarize
+from goleak.summary import Summary, SummarySettings, Suspect, summarize
 
 # Clusters fall into FINE_SHARDS shards by normalize.shard_key; the two processes take them a
 # token at a time, big tokens first. The two vCPUs of a shared machine often run at different
@@ -51,18 +52,6 @@ class Sharding:
         return keep
 
 
-@dataclass(frozen=True)
-class _Shard:
-    """One token's part of the report: cluster and suspect texts with the keys that order them."""
-
-    summary: Optional[Summary]  # this process's tokens only: the report's frame comes from it
-    cluster_keys: List[Tuple[int, str]]  # (-count, id), ascending
-    cluster_texts: Sequence[bytes]  # encoded (or views of the child's), in the order of cluster_keys
-    suspects: List[Tuple[Tuple[float, str], str]]  # ((-score, id), text), ascending
-    ignored: int
-    hidden_ids: List[str]  # of the clusters the ignore rules hid
-
-
 class _TokenRunner:
     """What one process needs to compute tokens: the inputs, and the caches its tokens share
     (each shard's view and JSON meet the same few thousand frames)."""
@@ -75,7 +64,9 @@ class _TokenRunner:
         self.frames_of = FrameViews(options)
         self.writer = json_report.ClusterTexts()
 
-    def run(self, token: int) -> _Shard:
+    def summary(self, token: int) -> Tuple[Summary, List[str]]:
+        """The summary of a token's stacks (of none for token -1), and the ids of the
+        clusters its ignore rules hid: they count in _overlap's check as much as shown ones."""
         keep = self.sharding.keep(TOKENS[token]) if token >= 0 else (lambda stack: False)
         settings = self.settings
         hidden: List[str] = []
@@ -83,15 +74,17 @@ class _TokenRunner:
             rules = settings.ignore
 
             def ignore(cluster) -> bool:
-                # Hidden clusters count in _overlap's check as much as shown ones.
                 if rules(cluster):
                     hidden.append(cluster.id)
                     return True
                 return False
             settings = replace(settings, ignore=ignore)
-        summary = summarize([finish_parsed(r, keep) for r in self.results], settings)
+        return summarize([finish_parsed(r, keep) for r in self.results], settings), hidden
+
+    def json_part(self, token: int) -> "_JsonPart":
+        summary, hidden = self.summary(token)
         view = build_summary_view(summary, self.options, self.frames_of)
-        return _Shard(
+        return _JsonPart(
             summary=summary,
             cluster_keys=[(-c.count, c.id) for c in summary.clusters],
             cluster_texts=[t.encode("utf-8") for t in json_report.cluster_texts(view.clusters, self.writer)],
@@ -102,16 +95,248 @@ class _TokenRunner:
         )
 
 
-def _run_child(out: io.BufferedWriter, runner: _TokenRunner, queue: int, store: Optional["_TextStore"]) -> None:
+# -- the JSON summary: each process writes the JSON of its tokens' clusters -------------------
+
+@dataclass(frozen=True)
+class _JsonPart:
+    """One token's part of the JSON report: cluster and suspect texts with the keys that
+    order them."""
+
+    summary: Optional[Summary]  # this process's tokens only: the report's frame comes from it
+    cluster_keys: List[Tuple[int, str]]  # (-count, id), ascending
+    cluster_texts: Sequence[bytes]  # encoded (or views of the child's), in the order of cluster_keys
+    suspects: List[Tuple[Tuple[float, str], str]]  # ((-score, id), text), ascending
+    ignored: int
+    hidden_ids: List[str]  # of the clusters the ignore rules hid
+
+
+def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
+                          options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], Iterator[bytes]]]:
+    """(warnings, the report's UTF-8 pieces) of the JSON summary of results, computed in two
+    processes; None when one process must do it all (the shards overlap, or no queue).
+
+    A dump with many distinct stacks spends most of a summary after the parse, one distinct
+    stack at a time: folding tallies into groups, clustering, the view and the JSON. Each of
+    those works cluster by cluster, so the work splits by cluster: normalize.shard_key gives
+    every stack a number that all stacks of one cluster share, which puts it in one of
+    FINE_SHARDS shards; a forked child and this process take TOKENS of shards from a queue
+    until none is left (_share_tokens), and each runs the ordinary stages on the stacks of
+    its tokens, down to the JSON text of each cluster. This process merges the results in
+    the order summarize() gives (clusters by count, then id; suspects by score, then id), so
+    the report is byte for byte the one a single process writes (tests/test_shards.py).
+    """
+    runner = _TokenRunner(results, settings, options)
+    shared = _share_tokens(runner.json_part, _encode_json_part)
+    if shared is None:
+        return None
+    mine, theirs = shared
+    parts = {token: part for token, part in ((t, _decode_json_part(p)) for t, p in theirs.items()) if part}
+    parts.update(mine)
+    for token in range(len(TOKENS)):
+        if token not in parts:  # the child did not deliver it whole
+            parts[token] = mine[token] = runner.json_part(token)
+    if _overlap([[k[1] for k in p.cluster_keys] + p.hidden_ids for p in parts.values()]):
+        return None
+    # The report's frame (totals, sources, warnings) is every shard's; what the shards
+    # split is added up or merged. One of this process's summaries gives it (an empty one
+    # if the child took every token).
+    own = next(iter(mine.values())) if mine else runner.json_part(-1)
+    frame = _frame(own.summary, sum(p.ignored for p in parts.values()))
+    head, tail = json_report.summary_frame(
+        build_summary_view(frame, options),
+        [text for _, text in sorted([s for p in parts.values() for s in p.suspects], key=itemgetter(0))])
+    # Sorted runs of unique keys: sorted() merges them in C, where heapq.merge would step
+    # through 20,000 clusters in Python.
+    order = sorted([pair for p in parts.values() for pair in zip(p.cluster_keys, p.cluster_texts)], key=itemgetter(0))
+    return own.summary.warnings, json_report.splice(head.encode("utf-8"), map(itemgetter(1), order),
+                                                    tail.encode("utf-8"))
+
+
+def _encode_json_part(part: _JsonPart) -> List[bytes]:
+    head = pickle.dumps((part.cluster_keys, [len(t) for t in part.cluster_texts], part.suspects, part.ignored,
+                         part.hidden_ids), protocol=pickle.HIGHEST_PROTOCOL)
+    return [head, b"".join(part.cluster_texts)]
+
+
+def _decode_json_part(encoded: List[memoryview]) -> Optional[_JsonPart]:
+    cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(encoded[0])
+    texts = encoded[1]
+    if len(lengths) != len(cluster_keys) or sum(lengths) != len(texts):
+        return None
+    # Views into the texts, not copies: the report joins them as they are.
+    ends = list(itertools.accumulate(lengths, initial=0))
+    return _JsonPart(None, cluster_keys, list(map(texts.__getitem__, map(slice, ends[:-1], ends[1:]))), suspects,
+                     ignored, hidden_ids)
+
+
+# -- any other format: the summary is computed in shards, then viewed and rendered here -------
+
+def summarize_in_shards(results: Sequence[Parsed], settings: SummarySettings) -> Optional[Summary]:
+    """summarize() of results, computed in two processes as render_json_in_shards does, for
+    the reports whose renderers need every cluster in one process (text, Markdown, HTML):
+    the child sends the clusters, flags and suspects of its tokens, and this process merges
+    them in summarize()'s order. The clusters' stacks do not travel: the child names each by
+    its address, which fork kept the same in both processes (_Stacks). None when one process
+    must do it all. The snapshots of the summary have no groups (reports read their names
+    and totals only)."""
+    runner = _TokenRunner(results, settings, ReportOptions())
+    stacks = _Stacks(results)
+    shared = _share_tokens(runner.summary, stacks.encode)
+    if shared is None:
+        return None
+    mine, theirs = shared
+    parts = {token: stacks.decode(encoded) for token, encoded in theirs.items()}
+    parts.update(mine)
+    for token in range(len(TOKENS)):
+        if token not in parts:
+            parts[token] = mine[token] = runner.summary(token)
+    if _overlap([[c.id for c in s.clusters] + hidden for s, hidden in parts.values()]):
+        return None
+    summaries = [s for s, _ in parts.values()]
+    own = next(iter(mine.values()))[0] if mine else runner.summary(-1)[0]
+    # Clusters by count, then id, each with its flags; suspects by score, then id.
+    clusters = sorted([pair for s in summaries for pair in zip(s.clusters, s.flags)],
+                      key=lambda pair: (-pair[0].count, pair[0].id))
+    return replace(_frame(own, sum(s.ignored for s in summaries)),
+                   clusters=tuple(map(itemgetter(0), clusters)), flags=tuple(map(itemgetter(1), clusters)),
+                   suspects=tuple(sorted([x for s in summaries for x in s.suspects],
+                                         key=lambda x: (-x.score, x.cluster.id))))
+
+
+class _Stacks:
+    """The stacks of the parsed results by address, so that the child's clusters come back
+    holding this process's stacks: pickle looks a Stack up in a dispatch table (C, no
+    Python call for any other object) and sends its address when it is one of these.
+    Clusters travel as tuples of their fields and suspects as (cluster index, score,
+    reasons): about a third of what pickling the objects costs either side."""
+
+    def __init__(self, results: Sequence[Parsed]):
+        by_address: Dict[int, Stack] = {}
+        for r in results:
+            if isinstance(r, UnfinishedResult):
+                for b in r.builders:
+                    by_address.update((id(entry[0]), entry[0]) for entry in b.raw.values())
+                    by_address.update((id(stack), stack) for stack, _ in b.imported)
+                    by_address.update((id(key[0]), key[0]) for key in b.groups)
+            else:
+                by_address.update((id(g.stack), g.stack) for s in r.snapshots for g in s.groups)
+        self.by_address = by_address
+
+    def _reduce(self, stack: Stack):
+        if self.by_address.get(id(stack)) is stack:
+            return _stack_at, (id(stack),)
+        return stack.__reduce__()  # one the child made itself: sent whole
+
+    def encode(self, result: Tuple[Summary, List[str]]) -> List[bytes]:
+        summary, hidden = result
+        index = {id(c): i for i, c in enumerate(summary.clusters)}
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = {Stack: self._reduce}
+        pickler.dump((list(map(_CLUSTER_FIELDS, summary.clusters)), summary.flags,
+                      [(index[id(s.cluster)], s.score, s.reasons) for s in summary.suspects], summary.ignored,
+                      hidden))
+        return [out.getvalue()]
+
+    def decode(self, encoded: List[memoryview]) -> Tuple["_Part", List[str]]:
+        _ADDRESSES.append(self.by_address)
+        try:
+            fields, flags, suspects, ignored, hidden = pickle.loads(encoded[0])
+        finally:
+            _ADDRESSES.pop()
+        clusters = tuple(itertools.starmap(Cluster, fields))
+        return _Part(clusters, flags, tuple(Suspect(clusters[i], score, reasons) for i, score, reasons in suspects),
+                     ignored), hidden
+
+
+# A cluster's fields in the order Cluster() takes them.
+_CLUSTER_FIELDS = attrgetter(*[f.name for f in dataclass_fields(Cluster)])
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What summarize_in_shards merges of a child's token (a Summary's fields of the same names)."""
+
+    clusters: tuple
+    flags: tuple
+    suspects: tuple
+    ignored: int
+
+
+# The by_address tables of the _Stacks decoding now: what _stack_at resolves a child's
+# address against (pickle calls a module-level function; it cannot carry the table).
+_ADDRESSES: List[Dict[int, Stack]] = []
+
+
+def _stack_at(address: int) -> Stack:
+    return _ADDRESSES[-1][address]
+
+
+def _frame(summary: Summary, ignored: int) -> Summary:
+    """What every shard's summary has in common (sources, snapshots' totals, warnings), with
+    the ignored count of all: no clusters, and snapshots without their groups, of which a
+    shard has only its own."""
+    return replace(summary, clusters=(), flags=(), suspects=(), ignored=ignored,
+                   snapshots=tuple(replace(s, groups=()) for s in summary.snapshots))
+
+
+def _overlap(ids_per_part: Sequence[List[str]]) -> bool:
+    """Whether a cluster (shown or hidden by the ignore rules) came out of two shards.
+    shard_key reads a cluster's lines off its frames; a function name with a newline in it
+    (only a hostile protobuf has one) can make two different frame lists print the same
+    cluster key, and so one cluster in two shards."""
+    ids = [i for ids in ids_per_part for i in ids]
+    return len(set(ids)) != len(ids)
+
+
+# -- the two processes and their queue of tokens -----------------------------------------------
+
+def _share_tokens(compute: Callable[[int], object], encode: Callable[[object], List[bytes]]
+                  ) -> Optional[Tuple[Dict[int, object], Dict[int, List[memoryview]]]]:
+    """Every token computed once, here or in a forked child: (this process's results by
+    token, what the child sent of its tokens, encoded: per token, the parts encode() gave,
+    each as a memoryview). A token the child took and did not deliver whole (it failed, or
+    was killed) is in neither: the caller computes it. The child inherits the parsed tallies
+    through fork, so nothing is pickled on the way in. None if no queue could be made (out
+    of file descriptors)."""
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+    try:
+        os.write(write_end, bytes(range(len(TOKENS))))
+    except OSError:
+        os.close(read_end)
+        return None
+    finally:
+        # Once the queue is empty, reads see its end instead of waiting for more.
+        os.close(write_end)
+    child = store = None
+    try:
+        store = _Store.create()
+        child = forked.Child.start(lambda out: _run_child(out, compute, encode, read_end, store))
+        mine = {token: compute(token) for token in _take_tokens(read_end)}
+        theirs = _receive(child, store) if child is not None else {}
+    finally:
+        os.close(read_end)
+        if child is not None:
+            child.close()
+        if store is not None:
+            store.close()
+    return mine, theirs
+
+
+def _run_child(out: io.BufferedWriter, compute: Callable[[int], object], encode: Callable[[object], List[bytes]],
+               queue: int, store: Optional["_Store"]) -> None:
     """The child's work: tokens from the queue until it is empty, each sent to this process.
-    With a store, a token's texts go there and only its small head through the pipe, at once;
-    without one, the texts follow their head through the pipe, so they wait until the queue
+    With a store, a token's parts go there and only its small head through the pipe, at once;
+    without one, the parts follow their head through the pipe, so they wait until the queue
     is empty: this process reads the pipe only after its own tokens, and a child that sent
     megabytes as it went would stop at the pipe's first megabyte until then, leaving the
     tokens still queued to this process."""
     held = []
     for token in _take_tokens(queue):
-        records = _pack(token, runner.run(token), store)
+        records = _pack(token, encode(compute(token)), store)
         if store is not None:
             _send(records, out)
         else:
@@ -130,94 +355,18 @@ def _take_tokens(queue: int) -> Iterator[int]:
         yield token[0]
 
 
-def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
-                          options: ReportOptions) -> Optional[Tuple[Tuple[Warning, ...], Iterator[bytes]]]:
-    """(warnings, the report's UTF-8 pieces) of the JSON summary of results, computed in two
-    processes; None when one process must do it all (the shards overlap).
-
-    A dump with many distinct stacks spends most of a summary after the parse, one distinct
-    stack at a time: folding tallies into groups, clustering, the view and the JSON. Each of
-    those works cluster by cluster, so the work splits by cluster: normalize.shard_key gives
-    every stack a number that all stacks of one cluster share, which puts it in one of
-    FINE_SHARDS shards; a forked child and this process take TOKENS of shards from a queue
-    until none is left, and each runs the ordinary stages on the stacks of its tokens. This
-    process merges the results in the order summarize() gives (clusters by count, then id;
-    suspects by score, then id), so the report is byte for byte the one a single process
-    writes (tests/test_shards.py). The child inherits the parsed tallies through fork, so
-    nothing is pickled on the way in. Whatever tokens the child took and did not deliver in
-    full (it failed, or was killed), this process computes too.
-    """
-    runner = _TokenRunner(results, settings, options)
-    try:
-        read_end, write_end = os.pipe()
-    except OSError:  # out of file descriptors: one process it is
-        return None
-    try:
-        os.write(write_end, bytes(range(len(TOKENS))))
-    except OSError:
-        os.close(read_end)
-        return None
-    finally:
-        # Once the queue is empty, reads see its end instead of waiting for more.
-        os.close(write_end)
-    child = store = None
-    try:
-        store = _TextStore.create()
-        child = forked.Child.start(lambda out: _run_child(out, runner, read_end, store))
-        mine = {token: runner.run(token) for token in _take_tokens(read_end)}
-        theirs = _receive(child, store) if child is not None else {}
-    finally:
-        os.close(read_end)
-        if child is not None:
-            child.close()
-        if store is not None:
-            store.close()
-    # The child's tokens that never arrived whole (or all, with no child): done here.
-    done = {**theirs, **mine}
-    for token in range(len(TOKENS)):
-        if token not in done:
-            done[token] = mine[token] = runner.run(token)
-    parts = list(done.values())
-    if _overlap(parts):
-        return None
-    # The report's frame (totals, sources, warnings) is every shard's; what the shards
-    # split is added up or merged. One of this process's summaries gives it (an empty one
-    # if the child took every token).
-    own = next(iter(mine.values())) if mine else runner.run(-1)
-    frame = replace(own.summary, clusters=(), flags=(), suspects=(), ignored=sum(p.ignored for p in parts))
-    head, tail = json_report.summary_frame(
-        build_summary_view(frame, options),
-        [text for _, text in sorted([s for p in parts for s in p.suspects], key=itemgetter(0))])
-    # Sorted runs of unique keys: sorted() merges them in C, where heapq.merge would step
-    # through 20,000 clusters in Python.
-    order = sorted([pair for p in parts for pair in zip(p.cluster_keys, p.cluster_texts)], key=itemgetter(0))
-    return own.summary.warnings, json_report.splice(head.encode("utf-8"), map(itemgetter(1), order),
-                                                    tail.encode("utf-8"))
-
-
-def _overlap(parts: Sequence[_Shard]) -> bool:
-    """Whether a cluster (shown or hidden by the ignore rules) came out of two shards.
-    shard_key reads a cluster's lines off its frames; a function name with a newline in it
-    (only a hostile protobuf has one) can make two different frame lists print the same
-    cluster key, and so one cluster in two shards."""
-    ids = [k[1] for p in parts for k in p.cluster_keys]
-    for p in parts:
-        ids.extend(p.hidden_ids)
-    return len(set(ids)) != len(ids)
-
-
-class _TextStore:
-    """A memory file (memfd) both processes share, for the child's cluster texts: written by
-    the child with no pipe to wait on, mapped by this process without a copy. The texts of
-    distinct-20k are 43 MB a process; through a pipe, a megabyte at a time, they took this
-    process 0.1-0.16 s to receive after the last token. Linux only: elsewhere (None) the
-    texts follow their keys through the pipe."""
+class _Store:
+    """A memory file (memfd) both processes share, for what the child sends: written by the
+    child with no pipe to wait on, mapped by this process without a copy. The cluster texts
+    of distinct-20k are 43 MB a process; through a pipe, a megabyte at a time, they took this
+    process 0.1-0.16 s to receive after the last token. Linux only: elsewhere (None) all goes
+    through the pipe."""
 
     def __init__(self, fd: int):
         self.fd = fd
 
     @classmethod
-    def create(cls) -> Optional["_TextStore"]:
+    def create(cls) -> Optional["_Store"]:
         try:
             return cls(os.memfd_create("goleak-shards", os.MFD_CLOEXEC))
         except (AttributeError, OSError):
@@ -232,7 +381,7 @@ class _TextStore:
         return start
 
     def mapped(self) -> memoryview:
-        if not os.fstat(self.fd).st_size:  # only empty tokens: nothing to map
+        if not os.fstat(self.fd).st_size:  # only empty parts: nothing to map
             return memoryview(b"")
         return memoryview(mmap.mmap(self.fd, 0, mmap.MAP_SHARED, mmap.PROT_READ))
 
@@ -240,15 +389,14 @@ class _TextStore:
         os.close(self.fd)  # a mapping made from it stays valid
 
 
-def _pack(token: int, shard: _Shard, store: Optional[_TextStore]) -> List[bytes]:
-    """The records of a token: the pickled token, keys, text lengths, suspects and counts,
-    with the cluster texts as one blob put in the store at once (its offset in the first
-    record), or as a second record (offset None)."""
-    blob = b"".join(shard.cluster_texts)
-    offset = store.put(blob) if store is not None else None
-    head = pickle.dumps((token, shard.cluster_keys, [len(t) for t in shard.cluster_texts], shard.suspects,
-                         shard.ignored, shard.hidden_ids, offset), protocol=pickle.HIGHEST_PROTOCOL)
-    return [head] if offset is not None else [head, blob]
+def _pack(token: int, parts: List[bytes], store: Optional[_Store]) -> List[bytes]:
+    """The records of a token: its head (the pickled token, the length of each part, and
+    where the parts start in the store), then the parts themselves unless they are in the
+    store (where None)."""
+    lengths = [len(p) for p in parts]
+    offset = store.put(b"".join(parts)) if store is not None else None
+    head = pickle.dumps((token, lengths, offset), protocol=pickle.HIGHEST_PROTOCOL)
+    return [head] if offset is not None else [head] + parts
 
 
 def _send(records: List[bytes], out: io.BufferedWriter) -> None:
@@ -258,43 +406,40 @@ def _send(records: List[bytes], out: io.BufferedWriter) -> None:
     out.flush()
 
 
-def _receive(child: forked.Child, store: Optional[_TextStore]) -> Dict[int, _Shard]:
-    """The tokens the child sent in full, by token; one it was cut off in is left out."""
-    received: Dict[int, _Shard] = {}
-    stored = []  # (token, keys, lengths, suspects, ignored, hidden ids, offset)
+def _receive(child: forked.Child, store: Optional[_Store]) -> Dict[int, List[memoryview]]:
+    """The tokens the child sent in full, by token, as their parts; one it was cut off in is
+    left out."""
+    received: Dict[int, List[memoryview]] = {}
+    stored = []  # (token, lengths, offset)
     while True:
         data = child.record()
         if data is None:
             # The end of the pipe: after the last token, or where the child stopped short.
             child.done = True
             break
-        head = pickle.loads(data)
-        token, cluster_keys, lengths, suspects, ignored, hidden_ids, offset = head
-        if len(lengths) != len(cluster_keys):
-            return received  # not what _send writes: the child is stopped
+        token, lengths, offset = pickle.loads(data)
         if offset is not None:
-            stored.append(head)
+            stored.append((token, lengths, offset))
             continue
-        blob = child.record()
-        if blob is None:
+        parts = []
+        for _ in lengths:
+            part = child.record()
+            if part is None:
+                break
+            parts.append(memoryview(part))
+        if len(parts) != len(lengths):
             child.done = True
             break
-        received[token] = _shard_of(head, memoryview(blob), 0)
+        received[token] = parts
     if stored:
-        # Mapped once all has arrived: a token's head follows its texts into the store.
+        # Mapped once all has arrived: a token's head follows its parts into the store.
         try:
-            texts = store.mapped()
+            blob = store.mapped()
         except (OSError, ValueError):  # no memory to map it: this process does those tokens
             return received
-        for head in stored:
-            if head[-1] + sum(head[2]) <= len(texts):
-                received[head[0]] = _shard_of(head, texts, head[-1])
+        for token, lengths, offset in stored:
+            ends = list(itertools.accumulate(lengths, initial=offset))
+            if ends[-1] <= len(blob):
+                received[token] = list(map(blob.__getitem__, map(slice, ends[:-1], ends[1:])))
     return received
 
-
-def _shard_of(head: tuple, texts: memoryview, start: int) -> _Shard:
-    token, cluster_keys, lengths, suspects, ignored, hidden_ids, _ = head
-    # Views into the texts, not copies: the report joins them as they are.
-    ends = list(itertools.accumulate(lengths, initial=start))
-    return _Shard(None, cluster_keys, list(map(texts.__getitem__, map(slice, ends[:-1], ends[1:]))), suspects,
-                  ignored, hidden_ids)

@@ -26,15 +26,22 @@ class SummaryReport:
 def render_summary_report(results: Sequence[Parsed], settings: SummarySettings, options: ReportOptions, fmt: str,
                           jobs: int = 1, min_stacks: int = SHARD_MIN_STACKS) -> SummaryReport:
     """The summary of results in format fmt. In two processes (goleak/shards.py, the same
-    bytes) when jobs > 1, the format is JSON, fork is available and the sources hold at least
-    min_stacks stacks (counted per snapshot and parse process). JSON comes as UTF-8 bytes
-    either way: it is UTF-8 whatever the locale (RFC 8259), and both ways write the same."""
+    bytes) when jobs > 1, fork is available and the sources hold at least min_stacks stacks
+    (counted per snapshot and parse process): for JSON down to each cluster's text, for the
+    other formats down to the summary, which is then viewed and rendered here. JSON comes as
+    UTF-8 bytes either way: it is UTF-8 whatever the locale (RFC 8259), and both ways write
+    the same."""
     json = Format(fmt) is Format.JSON
-    if json and jobs > 1 and fork_available() and sum(stack_count(r) for r in results) >= min_stacks:
-        split = shards.render_json_in_shards(results, settings, options)
-        if split is not None:
-            return SummaryReport(*split)
-    summary = summarize([finish_parsed(r) for r in results], settings)
+    summary = None
+    if jobs > 1 and fork_available() and sum(stack_count(r) for r in results) >= min_stacks:
+        if json:
+            split = shards.render_json_in_shards(results, settings, options)
+            if split is not None:
+                return SummaryReport(*split)
+        else:
+            summary = shards.summarize_in_shards(results, settings)
+    if summary is None:
+        summary = summarize([finish_parsed(r) for r in results], settings)
     view = build_summary_view(summary, options)
     pieces = chunk_renderer_for(Format(fmt), view)(view, options)
     return SummaryReport(summary.warnings, (p.encode("utf-8") for p in pieces) if json else pieces)

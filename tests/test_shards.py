@@ -114,24 +114,24 @@ def parent_tokens(monkeypatch):
     """The tokens this process computed, in order (the child's calls happen in the child's
     memory)."""
     ran = []
-    real = shards._TokenRunner.run
+    real = shards._TokenRunner.summary
 
     def run(self, token):
         ran.append(token)
         return real(self, token)
-    monkeypatch.setattr(shards._TokenRunner, "run", run)
+    monkeypatch.setattr(shards._TokenRunner, "summary", run)
     return ran
 
 
 def slow_tokens(monkeypatch, seconds):
     """Each token takes at least `seconds` in either process, so that both get some."""
     import time
-    real = shards._TokenRunner.run
+    real = shards._TokenRunner.summary
 
     def run(self, token):
         time.sleep(seconds)
         return real(self, token)
-    monkeypatch.setattr(shards._TokenRunner, "run", run)
+    monkeypatch.setattr(shards._TokenRunner, "summary", run)
 
 
 ALL_TOKENS = list(range(len(shards.TOKENS)))
@@ -150,7 +150,7 @@ def test_the_child_computes_its_tokens(monkeypatch):
 def test_without_a_memory_file_the_texts_come_through_the_pipe(monkeypatch):
     results = unfinished(INPUTS[:6])
     one = report_text(results, SummarySettings(), jobs=1)
-    monkeypatch.setattr(shards._TextStore, "create", classmethod(lambda cls: None))
+    monkeypatch.setattr(shards._Store, "create", classmethod(lambda cls: None))
     slow_tokens(monkeypatch, 0.2)
     ran = parent_tokens(monkeypatch)
     assert report_text(results, SummarySettings(), jobs=2) == one
@@ -163,7 +163,7 @@ def test_a_memory_file_that_cannot_be_mapped_leaves_its_tokens_to_the_parent(mon
 
     def fail(self):
         raise OSError(12, "Cannot allocate memory")
-    monkeypatch.setattr(shards._TextStore, "mapped", fail)
+    monkeypatch.setattr(shards._Store, "mapped", fail)
     slow_tokens(monkeypatch, 0.2)
     ran = parent_tokens(monkeypatch)
     assert report_text(results, SummarySettings(), jobs=2) == one
@@ -262,11 +262,44 @@ def test_few_stacks_or_one_job_stay_in_one_process(monkeypatch):
     monkeypatch.setattr(shards.forked.Child, "start", classmethod(lambda cls, work: started.append(1)))
     results = unfinished(FORMS[:3])
     report_text(results, SummarySettings(), jobs=2, min_stacks=10 ** 6)
+    report_text(results, SummarySettings(), jobs=2, min_stacks=10 ** 6, fmt="text")
     report_text(results, SummarySettings(), jobs=1)
-    report_text(results, SummarySettings(), jobs=2, fmt="text")
+    report_text(results, SummarySettings(), jobs=1, fmt="html")
     assert started == []
     report_text(results, SummarySettings(), jobs=2)
-    assert started == [1]
+    report_text(results, SummarySettings(), jobs=2, fmt="markdown")
+    assert started == [1, 1]
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_other_formats_from_a_summary_in_shards(fmt, similarity, monkeypatch):
+    # Text, Markdown and HTML render every cluster in one process: the child sends its
+    # tokens' clusters (their stacks by address), and the summary merged here renders the
+    # one-process report byte for byte.
+    results = unfinished(FORMS, similarity)
+    settings = SummarySettings(similarity=similarity, ignore=build_ignore_rules((), True))
+    one = report_text(results, settings, jobs=1, fmt=fmt)
+    slow_tokens(monkeypatch, 0.05)
+    ran = parent_tokens(monkeypatch)
+    assert report_text(results, settings, jobs=2, fmt=fmt) == one
+    assert len(ran) < len(shards.TOKENS)
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
+def test_a_summary_in_shards_is_the_one_process_summary(path, monkeypatch):
+    results = unfinished([path])
+    settings = SummarySettings(ignore=build_ignore_rules((), True))
+    one = summarize([r.finish() for r in results], settings)
+    slow_tokens(monkeypatch, 0.02)
+    ran = parent_tokens(monkeypatch)
+    two = shards.summarize_in_shards(results, settings)
+    assert len(ran) < len(shards.TOKENS)  # the child did some
+    assert two.clusters == one.clusters and two.flags == one.flags and two.suspects == one.suspects
+    assert (two.total, two.ignored, two.warnings, two.sources) == (one.total, one.ignored, one.warnings, one.sources)
+    # The child's clusters hold this process's stacks, not copies.
+    mine = {id(g.stack) for r in results for b in r.builders for g in b.finish("x", 0).groups}
+    assert all(id(c.stack) in mine for c in two.clusters)
 
 
 def test_summaries_of_finished_results_split_too():
