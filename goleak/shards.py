@@ -185,7 +185,7 @@ def summarize_in_shards(results: Sequence[Parsed], settings: SummarySettings) ->
     if shared is None:
         return None
     mine, theirs = shared
-    parts = {token: stacks.decode(encoded) for token, encoded in theirs.items()}
+    parts = {token: part for token, part in ((t, stacks.decode(e)) for t, e in theirs.items()) if part}
     parts.update(mine)
     for token in range(len(TOKENS)):
         if token not in parts:
@@ -238,15 +238,30 @@ class _Stacks:
                       hidden))
         return [out.getvalue()]
 
-    def decode(self, encoded: List[memoryview]) -> Tuple["_Part", List[str]]:
-        _ADDRESSES.append(self.by_address)
+    def decode(self, encoded: List[memoryview]) -> Optional[Tuple["_Part", List[str]]]:
+        """A child's token, or None if it is not what encode() writes (the caller then
+        computes the token itself)."""
         try:
-            fields, flags, suspects, ignored, hidden = pickle.loads(encoded[0])
-        finally:
-            _ADDRESSES.pop()
-        clusters = tuple(itertools.starmap(Cluster, fields))
-        return _Part(clusters, flags, tuple(Suspect(clusters[i], score, reasons) for i, score, reasons in suspects),
-                     ignored), hidden
+            fields, flags, suspects, ignored, hidden = _StackUnpickler(encoded[0], self.by_address).load()
+            clusters = tuple(itertools.starmap(Cluster, fields))
+            return _Part(clusters, flags, tuple(Suspect(clusters[i], score, reasons)
+                                                for i, score, reasons in suspects), ignored), hidden
+        except (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError):
+            return None
+
+
+class _StackUnpickler(pickle.Unpickler):
+    """Unpickles what _Stacks.encode wrote: the child's _stack_at(address) calls become
+    lookups in this process's table of the same stacks."""
+
+    def __init__(self, data: memoryview, by_address: Dict[int, Stack]):
+        super().__init__(io.BytesIO(data))
+        self.by_address = by_address
+
+    def find_class(self, module: str, name: str):
+        if module == __name__ and name == "_stack_at":
+            return self.by_address.__getitem__
+        return super().find_class(module, name)
 
 
 # A cluster's fields in the order Cluster() takes them.
@@ -263,13 +278,10 @@ class _Part:
     ignored: int
 
 
-# The by_address tables of the _Stacks decoding now: what _stack_at resolves a child's
-# address against (pickle calls a module-level function; it cannot carry the table).
-_ADDRESSES: List[Dict[int, Stack]] = []
-
-
 def _stack_at(address: int) -> Stack:
-    return _ADDRESSES[-1][address]
+    """What a pickled stack address names: pickle refers to a module-level function by name,
+    and _StackUnpickler resolves that name to its own table, so this is never called."""
+    raise RuntimeError("a stack address is resolved by _StackUnpickler")
 
 
 def _frame(summary: Summary, ignored: int) -> Summary:

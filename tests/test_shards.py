@@ -11,7 +11,7 @@ from goleak.summary_report import render_summary_report
 from goleak.ignore import build_ignore_rules
 from goleak.normalize import SIMILARITIES, shard_key
 from goleak.parse import ParseOptions, UnfinishedResult, parse_file
-from goleak.report.view import ReportOptions
+from goleak.report.view import ReportOptions, build_summary_view
 from goleak.summary import SummarySettings, summarize
 from goleak.cluster import cluster_snapshots
 from tests.conftest import CORPUS, FIXTURES
@@ -80,9 +80,10 @@ def test_a_cluster_never_spans_two_shares(similarity):
                for key in keys)
 
 
-def test_parallel_parse_tallies_split_and_merge(monkeypatch):
-    # A dump read by three parse processes: the workers' tallies (imported) and the
-    # parent's own are each split between the shares, and folded in the same.
+@pytest.mark.parametrize("fmt", ["json", "text", "html"])
+def test_parallel_parse_tallies_split_and_merge(fmt, monkeypatch):
+    # A dump read by three parse processes: the children's tallies (imported) and the
+    # parent's own are each split between the shards, and folded in the same.
     monkeypatch.setattr("goleak.parse.PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
     plain = [p for p in INPUTS if p.suffix == ".txt" and p.read_bytes().startswith(b"goroutine ")]
@@ -93,7 +94,7 @@ def test_parallel_parse_tallies_split_and_merge(monkeypatch):
     whole = parse_file(str(path), path.name)
     assert [s.groups for s in results[0].finish().snapshots] == [s.groups for s in whole.snapshots]
     settings = SummarySettings()
-    assert report_text(results, settings, jobs=2) == report_text([whole], settings, jobs=1)
+    assert report_text(results, settings, jobs=2, fmt=fmt) == report_text([whole], settings, jobs=1, fmt=fmt)
 
 
 def test_finishing_leaves_the_tallies_as_they_were():
@@ -296,17 +297,26 @@ def test_a_summary_in_shards_is_the_one_process_summary(path, monkeypatch):
     two = shards.summarize_in_shards(results, settings)
     assert len(ran) < len(shards.TOKENS)  # the child did some
     assert two.clusters == one.clusters and two.flags == one.flags and two.suspects == one.suspects
-    assert (two.total, two.ignored, two.warnings, two.sources) == (one.total, one.ignored, one.warnings, one.sources)
+    # A suspect names one of the summary's clusters, not a copy of it.
+    by_id = {c.id: c for c in two.clusters}
+    assert all(s.cluster is by_id[s.cluster.id] for s in two.suspects)
+    fields = ("total", "declared_total", "ignored", "warnings", "sources", "similarity", "race_reports")
+    assert [getattr(two, f) for f in fields] == [getattr(one, f) for f in fields]
+    # Its snapshots have no groups (a shard has only its own); the view reads none.
+    assert all(not s.groups for s in two.snapshots)
+    options = ReportOptions(version="t")
+    assert build_summary_view(two, options) == build_summary_view(one, options)
     # The child's clusters hold this process's stacks, not copies.
     mine = {id(g.stack) for r in results for b in r.builders for g in b.finish("x", 0).groups}
     assert all(id(c.stack) in mine for c in two.clusters)
 
 
-def test_summaries_of_finished_results_split_too():
+@pytest.mark.parametrize("fmt", ["json", "markdown", "html"])
+def test_summaries_of_finished_results_split_too(fmt):
     # What the gzip-text path returns (finished, with its truncation warning).
     results = [parse_file(str(p), p.name) for p in FORMS]
     settings = SummarySettings()
-    assert report_text(results, settings, jobs=2) == report_text(results, settings, jobs=1)
+    assert report_text(results, settings, jobs=2, fmt=fmt) == report_text(results, settings, jobs=1, fmt=fmt)
     assert summarize(results, settings).total == json.loads(report_text(results, settings, jobs=2)[0])["total"]
 
 
