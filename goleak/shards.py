@@ -159,8 +159,13 @@ def _encode_json_part(part: _JsonPart) -> List[bytes]:
 
 
 def _decode_json_part(encoded: List[memoryview]) -> Optional[_JsonPart]:
-    cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(encoded[0])
-    texts = encoded[1]
+    """A child's token, or None if it is not what _encode_json_part writes (the caller then
+    computes the token itself)."""
+    try:
+        cluster_keys, lengths, suspects, ignored, hidden_ids = pickle.loads(encoded[0])
+        texts = encoded[1]
+    except (pickle.UnpicklingError, EOFError, IndexError, TypeError, ValueError):
+        return None
     if len(lengths) != len(cluster_keys) or sum(lengths) != len(texts):
         return None
     # Views into the texts, not copies: the report joins them as they are.
