@@ -22,7 +22,7 @@ from goleak.summary import Summary, SummarySettings, Suspect, summarize
 # speeds for a while (one process doing the same work 10-30 % slower than the other), so a
 # fixed half each left the faster one idle for up to 0.3 s of a 1.3 s share on distinct-20k;
 # now the last token either process can still be busy with is a sixteenth of the work. Each
-# token costs a pass over the tallies (memoised shard keys, ~10 ms for 30,000 stacks), so
+# token costs a pass over the tallies (memoised shard keys, ~16 ms for 30,000 stacks), so
 # there are few of them.
 FINE_SHARDS = 16
 TOKENS: Tuple[FrozenSet[int], ...] = tuple(frozenset(t) for t in (
@@ -126,28 +126,20 @@ def render_json_in_shards(results: Sequence[Parsed], settings: SummarySettings,
     the report is byte for byte the one a single process writes (tests/test_shards.py).
     """
     runner = _TokenRunner(results, settings, options)
-    shared = _share_tokens(runner.json_part, _encode_json_part)
-    if shared is None:
+    gathered = _gather(runner.json_part, _encode_json_part, _decode_json_part,
+                       lambda p: [k[1] for k in p.cluster_keys] + p.hidden_ids)
+    if gathered is None:
         return None
-    mine, theirs = shared
-    parts = {token: part for token, part in ((t, _decode_json_part(p)) for t, p in theirs.items()) if part}
-    parts.update(mine)
-    for token in range(len(TOKENS)):
-        if token not in parts:  # the child did not deliver it whole
-            parts[token] = mine[token] = runner.json_part(token)
-    if _overlap([[k[1] for k in p.cluster_keys] + p.hidden_ids for p in parts.values()]):
-        return None
+    parts, own = gathered
     # The report's frame (totals, sources, warnings) is every shard's; what the shards
-    # split is added up or merged. One of this process's summaries gives it (an empty one
-    # if the child took every token).
-    own = next(iter(mine.values())) if mine else runner.json_part(-1)
-    frame = _frame(own.summary, sum(p.ignored for p in parts.values()))
+    # split is added up or merged.
+    frame = _frame(own.summary, sum(p.ignored for p in parts))
     head, tail = json_report.summary_frame(
         build_summary_view(frame, options),
-        [text for _, text in sorted([s for p in parts.values() for s in p.suspects], key=itemgetter(0))])
+        [text for _, text in sorted([s for p in parts for s in p.suspects], key=itemgetter(0))])
     # Sorted runs of unique keys: sorted() merges them in C, where heapq.merge would step
     # through 20,000 clusters in Python.
-    order = sorted([pair for p in parts.values() for pair in zip(p.cluster_keys, p.cluster_texts)], key=itemgetter(0))
+    order = sorted([pair for p in parts for pair in zip(p.cluster_keys, p.cluster_texts)], key=itemgetter(0))
     return own.summary.warnings, json_report.splice(head.encode("utf-8"), map(itemgetter(1), order),
                                                     tail.encode("utf-8"))
 
@@ -186,19 +178,12 @@ def summarize_in_shards(results: Sequence[Parsed], settings: SummarySettings) ->
     and totals only)."""
     runner = _TokenRunner(results, settings, ReportOptions())
     stacks = _Stacks(results)
-    shared = _share_tokens(runner.summary, stacks.encode)
-    if shared is None:
+    gathered = _gather(runner.summary, stacks.encode, stacks.decode,
+                       lambda part: [c.id for c in part[0].clusters] + part[1])
+    if gathered is None:
         return None
-    mine, theirs = shared
-    parts = {token: part for token, part in ((t, stacks.decode(e)) for t, e in theirs.items()) if part}
-    parts.update(mine)
-    for token in range(len(TOKENS)):
-        if token not in parts:
-            parts[token] = mine[token] = runner.summary(token)
-    if _overlap([[c.id for c in s.clusters] + hidden for s, hidden in parts.values()]):
-        return None
-    summaries = [s for s, _ in parts.values()]
-    own = next(iter(mine.values()))[0] if mine else runner.summary(-1)[0]
+    parts, (own, _) = gathered
+    summaries = [s for s, _ in parts]
     # Clusters by count, then id, each with its flags; suspects by score, then id.
     clusters = sorted([pair for s in summaries for pair in zip(s.clusters, s.flags)],
                       key=lambda pair: (-pair[0].count, pair[0].id))
@@ -295,6 +280,29 @@ def _frame(summary: Summary, ignored: int) -> Summary:
     shard has only its own."""
     return replace(summary, clusters=(), flags=(), suspects=(), ignored=ignored,
                    snapshots=tuple(replace(s, groups=()) for s in summary.snapshots))
+
+
+def _gather(compute: Callable[[int], object], encode: Callable[[object], List[bytes]],
+            decode: Callable[[List[memoryview]], Optional[object]], ids: Callable[[object], List[str]]
+            ) -> Optional[Tuple[List[object], object]]:
+    """Every token's result, computed in two processes (_share_tokens): the child's decoded,
+    and what it did not deliver whole (or could not be decoded) computed here; with one of
+    this process's own results, which carries the summary the report's frame comes from (an
+    empty one, token -1, if the child took every token). None when one process must do it
+    all: no queue could be made, or a cluster id (ids(result): shown and hidden) came out of
+    two tokens."""
+    shared = _share_tokens(compute, encode)
+    if shared is None:
+        return None
+    mine, theirs = shared
+    parts = {token: part for token, part in ((t, decode(e)) for t, e in theirs.items()) if part is not None}
+    parts.update(mine)
+    for token in range(len(TOKENS)):
+        if token not in parts:
+            parts[token] = mine[token] = compute(token)
+    if _overlap([ids(p) for p in parts.values()]):
+        return None
+    return list(parts.values()), next(iter(mine.values())) if mine else compute(-1)
 
 
 def _overlap(ids_per_part: Sequence[List[str]]) -> bool:
