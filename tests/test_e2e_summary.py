@@ -63,3 +63,26 @@ def test_console_script_exit_flushes_and_keeps_the_status(code, stderr, status):
     program = "import sys\nfrom goleak.cli import leave\nsys.stdout.write('x' * 100000)\nleave(%r)\n" % (code,)
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (status, "x" * 100000, stderr)
+
+
+def test_console_script_holds_the_parsed_sources_until_it_leaves(tmp_path):
+    # Freeing a big dump's objects one by one as the command returns is work os._exit skips:
+    # run() holds what load_sources parsed until leave(); CliRunner runs hold nothing.
+    import sys
+    from tests.conftest import FIXTURES
+    program = (
+        "import sys\n"
+        "import goleak.cli as cli\n"
+        "def leave(code):\n"
+        "    held = cli._held_until_exit\n"
+        "    from goleak.parse import finish_parsed\n"
+        "    print(code, len(held), [finish_parsed(r).snapshots[0].total for r in held[0]], file=sys.stderr)\n"
+        "    cli.os._exit(0)\n"
+        "cli.leave = leave\n"
+        "sys.argv = ['goleak', 'summary', '-f', 'json', '-o', %r, %r]\n"
+        "cli.run()\n" % (str(tmp_path / "out.json"), str(FIXTURES / "forms" / "debug2-labels.txt")))
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    total = json.loads((tmp_path / "out.json").read_text())["total"]
+    assert done.stderr == "0 1 [%d]\n" % total
+    from goleak import cli
+    assert cli._held_until_exit is None
