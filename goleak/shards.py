@@ -79,7 +79,7 @@ class _TokenRunner:
                     return True
                 return False
             settings = replace(settings, ignore=ignore)
-        return summarize([finish_parsed(r, keep) for r in self.results], settings), hidden
+        return summarize([finish_parsed(r, keep, ordered=False) for r in self.results], settings), hidden
 
     def json_part(self, token: int) -> "_JsonPart":
         summary, hidden = self.summary(token)

@@ -41,7 +41,7 @@ def render_summary_report(results: Sequence[Parsed], settings: SummarySettings, 
         else:
             summary = shards.summarize_in_shards(results, settings)
     if summary is None:
-        summary = summarize([finish_parsed(r) for r in results], settings)
+        summary = summarize([finish_parsed(r, ordered=False) for r in results], settings)
     view = build_summary_view(summary, options)
     pieces = chunk_renderer_for(Format(fmt), view)(view, options)
     return SummaryReport(summary.warnings, (p.encode("utf-8") for p in pieces) if json else pieces)

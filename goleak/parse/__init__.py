@@ -44,8 +44,8 @@ class UnfinishedResult:
     builders: Tuple[SnapshotBuilder, ...]
     warnings: Tuple[Warning, ...] = ()  # read before any dump began: the first snapshot's
 
-    def finish(self, keep: Optional[Callable[[Stack], bool]] = None) -> ParseResult:
-        snapshots = [b.finish(self.source, index, keep) for index, b in enumerate(self.builders)]
+    def finish(self, keep: Optional[Callable[[Stack], bool]] = None, ordered: bool = True) -> ParseResult:
+        snapshots = [b.finish(self.source, index, keep, ordered) for index, b in enumerate(self.builders)]
         if self.warnings:
             first = snapshots[0]
             snapshots[0] = Snapshot(**{**first.__dict__, "warnings": self.warnings + first.warnings})
@@ -57,10 +57,13 @@ class UnfinishedResult:
 Parsed = Union[ParseResult, UnfinishedResult]
 
 
-def finish_parsed(result: Parsed, keep: Optional[Callable[[Stack], bool]] = None) -> ParseResult:
-    """The snapshots of result, with the groups of the stacks keep() accepts (all by default)."""
+def finish_parsed(result: Parsed, keep: Optional[Callable[[Stack], bool]] = None,
+                  ordered: bool = True) -> ParseResult:
+    """The snapshots of result, with the groups of the stacks keep() accepts (all by default).
+    ordered=False is for a caller whose result does not depend on the order of the groups
+    (summarize: see SnapshotBuilder.finish)."""
     if isinstance(result, UnfinishedResult):
-        return result.finish(keep)
+        return result.finish(keep, ordered)
     if keep is None:
         return result
     return replace(result, snapshots=tuple(replace(s, groups=tuple(g for g in s.groups if keep(g.stack)))

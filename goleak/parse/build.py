@@ -247,13 +247,21 @@ class SnapshotBuilder:
         if self.declared_total is None:
             self.declared_total = other.declared_total
 
-    def finish(self, source: str, index: int, keep: Optional[Callable[[Stack], bool]] = None) -> Snapshot:
+    def finish(self, source: str, index: int, keep: Optional[Callable[[Stack], bool]] = None,
+               ordered: bool = True) -> Snapshot:
         """The snapshot: every group, or only those of the stacks keep() accepts (one shard
         of a summary run in several processes, see goleak/shards.py). Totals and warnings
         always count every goroutine. The builder is not changed, so it can be finished
-        again, for another shard."""
+        again, for another shard.
+
+        Groups come by count, state and stack, an order that does not depend on how the
+        input was read (in one process or several) and that compare relies on. With
+        ordered=False they come as their tallies were taken: for summarize, whose clusters
+        are ordered by count and id whatever order their groups came in, this saves
+        sorting 20,000 groups by their stacks (0.2 s, most of them tied on count and state)."""
         groups, total = self._groups(keep)
-        groups.sort(key=lambda g: (-g.count, g.state, stack_sort_key(g.stack)))
+        if ordered:
+            groups.sort(key=lambda g: (-g.count, g.state, stack_sort_key(g.stack)))
         warnings = [Warning(source, ln, msg) for ln, msg in self.warnings]
         if self.declared_total is not None and self.declared_total != total:
             warnings.append(Warning(
