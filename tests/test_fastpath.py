@@ -125,3 +125,20 @@ def test_a_position_pins_its_function_within_one_dump_only():
     assert [[(g.count, g.stack.frames[0].function) for g in s.groups] for s in fast.snapshots] == \
         [[(2, "main.a")], [(2, "main.b")]]
     assert comparable(fast) == comparable(parse_text_reference(text.encode(), "two-builds", False))
+
+
+def test_one_stack_under_several_headers_adds_up_as_the_reference_reader_does():
+    # The goroutines of one stack and state whose headers differ (waits, leaked, locked to
+    # a thread): the fast path adds their counts, flags, waits and lowest ids up itself.
+    def stanza(gid, bracket):
+        return ("goroutine %d [%s]:\nmain.worker(0xc000010000)\n\t/app/main.go:42 +0x1d\n"
+                "created by main.main in goroutine 1\n\t/app/main.go:30 +0x2a\n" % (gid, bracket))
+    brackets = ["chan receive", "chan receive, 3 minutes", "chan receive (leaked), 12 minutes",
+                "chan receive, 7 minutes, locked to thread", "chan receive (leaked)"]
+    text = "\n".join(stanza(gid, brackets[gid % len(brackets)]) for gid in range(40, 10, -1))
+    fast = parse_bytes(text.encode(), "headers")
+    (group,) = fast.snapshots[0].groups
+    assert (group.state, group.count, group.leaked, group.locked, group.wait_min, group.wait_max) == \
+        ("chan receive", 30, 12, 6, 3, 12)
+    assert group.sample_ids == tuple(range(11, 19))
+    assert comparable(fast) == comparable(parse_text_reference(text.encode(), "headers", False))
