@@ -29,12 +29,13 @@ def test_fast_path_equals_reference(path, keep_args):
     assert [w.line for s in fast.snapshots for w in s.warnings] == [w.line for s in ref.snapshots for w in s.warnings]
 
 
+@pytest.mark.parametrize("jobs", [2, 3])
 @pytest.mark.parametrize("path", [p for p in text_inputs() if p.stat().st_size > 50_000], ids=lambda p: p.name)
-def test_parallel_ranges_equal_one_pass(path, monkeypatch):
+def test_parallel_ranges_equal_one_pass(path, jobs, monkeypatch):
     # Force several small ranges, so workers start mid-dump on real files.
     monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
     whole = parse_file(str(path), path.name)
-    builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=3))
+    builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=jobs))
     from goleak.parse import _result
     parallel = _result(path.name, builders, ParseOptions(), b"")
     assert comparable(parallel) == comparable(whole)
@@ -142,3 +143,93 @@ def test_one_stack_under_several_headers_adds_up_as_the_reference_reader_does():
         ("chan receive", 30, 12, 6, 3, 12)
     assert group.sample_ids == tuple(range(11, 19))
     assert comparable(fast) == comparable(parse_text_reference(text.encode(), "headers", False))
+
+
+def _two_range_parse(monkeypatch, slow: str, max_distinct: int = 1):
+    """A two-process parse of the largest fixture in 2 KiB pieces, one side slowed down (the
+    parent's range, or the child's) so that the other finishes first, every steal allowed
+    (max_distinct=1) unless told otherwise; with the one-pass result to compare it to."""
+    import os
+    import time
+    from goleak.parse import _result, parallel
+    monkeypatch.setattr("goleak.parse.PIECE", 2048)
+    monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
+    monkeypatch.setattr(parallel, "_STEAL_MAX_DISTINCT", max_distinct)
+    parent = os.getpid()
+    real_pieces = parallel._Range.pieces
+
+    def pieces(span):
+        slowed = span.steal is not None and (os.getpid() == parent) == (slow == "parent")
+        for piece in real_pieces(span):
+            if slowed:
+                time.sleep(0.01)
+            yield piece
+    monkeypatch.setattr(parallel._Range, "pieces", pieces)
+    path = max((p for p in text_inputs() if p.is_relative_to(FIXTURES)), key=lambda p: p.stat().st_size)
+    whole = parse_file(str(path), path.name)
+
+    def parse():
+        builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=2))
+        return comparable(_result(path.name, builders, ParseOptions(), b""))
+    return parse, comparable(whole), path.stat().st_size
+
+
+@pytest.mark.parametrize("slow", ["child", "parent"])
+def test_the_first_process_done_takes_half_of_the_others_tail(slow, monkeypatch):
+    # The two vCPUs of a shared machine run at different speeds for a while: whichever
+    # process finishes its range first reads half of what the other has left; the result is
+    # still the one pass's.
+    from goleak.parse import parallel
+    parse, whole, _ = _two_range_parse(monkeypatch, slow)
+    seen = []  # what this process did: stole (the child was slow) or gave (it was slow)
+    real_stolen, real_answer = parallel._stolen_range, parallel._Steal._answer
+    monkeypatch.setattr(parallel, "_stolen_range", lambda *a: seen.append("stole") or real_stolen(*a))
+
+    def answer(steal, at, end):
+        stop = real_answer(steal, at, end)
+        seen.append("gave" if stop < end else "kept")
+        return stop
+    monkeypatch.setattr(parallel._Steal, "_answer", answer)
+    assert parse() == whole
+    assert seen == (["stole"] if slow == "child" else ["gave"])
+
+
+def test_no_steal_where_most_goroutines_have_stacks_of_their_own(monkeypatch):
+    # A reader of its own reads every distinct stack of the stolen tail again: where stacks
+    # are few per goroutine, the thief asks for nothing.
+    from goleak.parse import parallel
+    parse, whole, _ = _two_range_parse(monkeypatch, "child", max_distinct=10 ** 9)
+    stolen = []
+    monkeypatch.setattr(parallel, "_stolen_range", lambda *a: stolen.append(a) or pytest.fail("stole"))
+    assert parse() == whole
+    assert stolen == []
+
+
+@pytest.mark.parametrize("slow", ["child", "parent"])
+def test_a_child_that_dies_after_a_steal_leaves_its_share_to_the_parent(slow, monkeypatch):
+    # Killed once the steal is settled, before sending anything: the parent reads the child's
+    # range up to where it took over, and the tail the child took of the parent's range.
+    import os
+    import signal
+    from goleak.parse import parallel
+    parse, whole, size = _two_range_parse(monkeypatch, slow)
+    parent = os.getpid()
+    real_after = parallel._Steal.after_own_range
+
+    def after_own_range(steal, end, wants):
+        stop = real_after(steal, end, wants)
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return stop
+    monkeypatch.setattr(parallel._Steal, "after_own_range", after_own_range)
+    real_read = parallel._read_range
+    reads = []  # ranges this process read for the child
+    monkeypatch.setattr(parallel, "_read_range", lambda path, a, b, k: reads.append((a, b)) or real_read(path, a, b, k))
+    assert parse() == whole
+    reads.sort()
+    if slow == "child":  # the parent took the child's tail: it reads the child's range up to there
+        ((start, end),) = reads
+        assert start < end < size
+    else:  # the child took the parent's tail: the parent reads that tail and the child's range
+        (tail_start, tail_end), (start, end) = reads
+        assert tail_start < tail_end == start < end == size

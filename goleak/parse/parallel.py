@@ -5,8 +5,10 @@ single-process reader would; results are merged in file order. Children (goleak/
 read the file themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct
 stack) do.
 """
-import itertools
+import os
 import pickle
+import select
+import struct
 from typing import List, Optional, Tuple
 
 from goleak import forked
@@ -34,13 +36,170 @@ def _align(path: str, pos: int, size: int) -> int:
 
 
 def _read_range(path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], list, int]:
-    from goleak.parse import read_file_pieces, read_text_builders
+    """A range read by a reader of its own, its fast-path tallies exported for the pipe."""
     from goleak.parse.text import BlockReader
     reader = BlockReader(keep_args)
-    builders, lines = read_text_builders(read_file_pieces(path, path, start, end), keep_args, reader=reader)
+    builders, lines = _read_pieces(reader, _Range(path, start, end))
     # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
     exported = [reader.export_raw(b) for b in builders]
     return builders, exported, lines
+
+
+class _Range:
+    """A byte range of the file, read piece by piece; the other process may take its unread
+    tail (_Steal), which moves `end` back."""
+
+    def __init__(self, path: str, start: int, end: int, steal: Optional["_Steal"] = None):
+        self.path, self.start, self.end = path, start, end
+        self.steal = steal
+
+    def pieces(self):
+        from goleak.errors import InputError
+        from goleak.parse import PIECE
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.start)
+                at = self.start
+                while True:
+                    if self.steal is not None:
+                        self.end = self.steal.answer_between_pieces(at, self.end)
+                    if at >= self.end:
+                        break
+                    piece = f.read(min(PIECE, self.end - at))
+                    if not piece:
+                        break
+                    at += len(piece)
+                    yield piece
+        except OSError as e:
+            raise InputError("cannot read: %s" % (e.strerror or e), self.path)
+
+
+def _read_pieces(reader, span: _Range, progress=None) -> Tuple[List[SnapshotBuilder], int]:
+    from goleak.parse import read_text_builders
+    return read_text_builders(span.pieces(), reader.keep_args, progress, reader)
+
+
+# A steal halves what the other process has left, if that is at least this much: less would
+# cost the thief more (a reader of its own) than it saves.
+_MIN_STEAL = 4 << 20
+# The thief reads the stolen tail with a reader of its own, which reads again every distinct
+# stack (and frame) it meets there: cheap when the dump repeats a few stacks (big-50: 50
+# stacks in 200,000 goroutines), dearer than it saves when most goroutines differ
+# (distinct-20k: a stack per ten). A process steals only if its own range had at most one
+# distinct stack per this many goroutines.
+_STEAL_MAX_DISTINCT = 100
+
+
+class _Steal:
+    """The one steal of a parse in two processes: whichever finishes its range first takes
+    the second half of what the other has not read yet (cut after a blank line, like every
+    range), once. The two vCPUs of a shared machine often run at different speeds for a while:
+    with fixed halves, one process idled for 0.1-0.35 s of a one-second parse of big-50.
+
+    Who steals is settled by a ticket, one byte in a pipe: a process that finishes its range
+    reads it; whoever gets it is the thief and sends the other one message, a request ("R")
+    or a refusal ("N"); the other, the victim, answers a request with where it will stop
+    ("S" and the offset), between two of its pieces, or at once if it has finished (its own
+    end: nothing left). A victim that finds the ticket gone before any message came waits
+    for it, so no process ever waits for one that will not come; a process that died closes
+    its pipe, which reads as "nothing"."""
+
+    _OFFSET = struct.Struct("<Q")
+
+    def __init__(self, ticket: int, incoming: int, outgoing: int, path: str):
+        self.ticket, self.incoming, self.outgoing, self.path = ticket, incoming, outgoing, path
+        self.answered = False  # a message from the thief was read (this process is the victim)
+        self.gave: Optional[int] = None  # where this process, as victim, said it would stop
+
+    @classmethod
+    def pipes(cls) -> Optional[Tuple[int, int, int, int, int]]:
+        """(ticket, to_child read, to_child write, to_parent read, to_parent write), or None."""
+        fds: List[int] = []
+        try:
+            ticket, ticket_w = os.pipe()
+            fds += [ticket, ticket_w]
+            os.write(ticket_w, b"T")
+            os.close(fds.pop())  # the ticket's write end: an empty pipe then reads as taken
+            for _ in range(2):
+                fds += os.pipe()
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            return None
+        return tuple(fds)  # type: ignore[return-value]
+
+    def answer_between_pieces(self, at: int, end: int) -> int:
+        """The end of this process's range, after answering the thief if it has asked."""
+        if self.answered or not select.select([self.incoming], [], [], 0)[0]:
+            return end
+        return self._answer(at, end)
+
+    def _answer(self, at: int, end: int) -> int:
+        self.answered = True
+        message = os.read(self.incoming, 1)
+        if message != b"R":  # a refusal, or the thief died
+            return end
+        stop = end
+        if end - at >= _MIN_STEAL:
+            stop = min(end, _align(self.path, at + (end - at) // 2, end))
+        self.gave = stop
+        try:
+            os.write(self.outgoing, b"S" + self._OFFSET.pack(stop))
+        except OSError:  # the thief died: read the range to its end
+            return end
+        return stop
+
+    def after_own_range(self, end: int, wants: bool) -> Optional[int]:
+        """Once this process has read its range (to `end`): as the thief, where the other
+        process stops (the tail from there to the other's end is this process's to read),
+        or None; as the victim, None after answering the thief."""
+        if os.read(self.ticket, 1) != b"T":
+            if not self.answered:
+                self._answer(end, end)  # waits for the thief's message: nothing is left
+            return None
+        try:
+            os.write(self.outgoing, b"R" if wants else b"N")
+        except OSError:
+            return None
+        if not wants:
+            return None
+        reply = _read_exactly(self.incoming, 1 + self._OFFSET.size)
+        if len(reply) != 1 + self._OFFSET.size or reply[:1] != b"S":
+            return None  # the victim died
+        return self._OFFSET.unpack(reply[1:])[0]
+
+    def close(self) -> None:
+        for fd in (self.ticket, self.incoming, self.outgoing):
+            os.close(fd)
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _few_stacks(builders: List[SnapshotBuilder]) -> bool:
+    """Whether the stacks of a range repeat enough for a steal to pay (_STEAL_MAX_DISTINCT)."""
+    stacks = sum(b.tallied_stacks() for b in builders)
+    goroutines = sum(b.total + sum(hc.count for _, by_header in b.raw.values() for hc in by_header.values())
+                     for b in builders)
+    return stacks * _STEAL_MAX_DISTINCT <= goroutines
+
+
+def _stolen_range(reader, path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], int]:
+    """The tail a thief took, read by a reader of its own that shares the thief's caches of
+    what a text always means (headers, file rows, creators), not its frame positions, which
+    hold only within one dump."""
+    from goleak.parse.text import BlockReader
+    thief = BlockReader(keep_args)
+    thief.header_cache, thief.file_cache, thief.creators = reader.header_cache, reader.file_cache, reader.creators
+    thief.keyed_by_name = reader.keyed_by_name
+    return _read_pieces(thief, _Range(path, start, end))
 
 
 # Tallies per pickled batch: the parent unpickles one batch while the child pickles the next
@@ -48,18 +207,32 @@ def _read_range(path: str, start: int, end: int, keep_args: bool) -> Tuple[List[
 _BATCH = 2000
 
 
-def _send_range(out, path: str, start: int, end: int, keep_args: bool) -> None:
-    """A child's work: its range read, then pickled through one Pickler (so each frame is
-    pickled once): the builders, the lines read and the number of tallies per builder, then
-    the tallies in batches, each flushed to the pipe at once."""
-    builders, exported, lines = _read_range(path, start, end, keep_args)
+def _send_range(out, path: str, start: int, end: int, keep_args: bool,
+                steal: Optional[_Steal] = None, other_end: Optional[int] = None) -> None:
+    """A child's work: its range read (and, as thief, the tail it took from the parent's
+    range), then pickled through one Pickler (so each frame is pickled once): per range read,
+    its bounds, builders, lines read and number of tallies per builder; then the tallies in
+    batches, each flushed to the pipe at once."""
+    from goleak.parse.text import BlockReader
+    reader = BlockReader(keep_args)
+    span = _Range(path, start, end, steal)
+    builders, lines = _read_pieces(reader, span)
+    spans = [(span.start, span.end, builders, lines)]
+    if steal is not None:
+        stop = steal.after_own_range(span.end, _few_stacks(builders))
+        if stop is not None and stop < other_end:
+            spans.append((stop, other_end) + _stolen_range(reader, path, stop, other_end, keep_args))
+    # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
+    exported = [[reader.export_raw(b) for b in builders] for _, _, builders, _ in spans]
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dump((builders, lines, [len(tallies) for tallies in exported]))
+    pickler.dump([(a, b, builders, lines, [len(t) for t in tallies])
+                  for (a, b, builders, lines), tallies in zip(spans, exported)])
     out.flush()
-    for tallies in exported:
-        for at in range(0, len(tallies), _BATCH):
-            pickler.dump(tallies[at:at + _BATCH])
-            out.flush()
+    for tallies_of_span in exported:
+        for tallies in tallies_of_span:
+            for at in range(0, len(tallies), _BATCH):
+                pickler.dump(tallies[at:at + _BATCH])
+                out.flush()
 
 
 def _start_reader(path: str, start: int, end: int, keep_args: bool) -> Optional[forked.Child]:
@@ -67,71 +240,129 @@ def _start_reader(path: str, start: int, end: int, keep_args: bool) -> Optional[
 
 
 def _received(child: Optional[forked.Child], path: str, start: int, end: int, keep_args: bool):
-    """What the child read of its range; read here if there is no child or it failed (killed,
-    out of memory, an error: this process then meets the same error itself)."""
-    if child is not None:
-        unpickler = pickle.Unpickler(child.stream)
-        try:
-            builders, lines, sizes = unpickler.load()
+    """What the child read, as [(start, end, builders, exported tallies, lines)] in file
+    order: its range, and a tail it took from this process's range. None if there is no
+    child or it failed (killed, out of memory, an error): the caller reads what it should
+    have (and meets the same error itself)."""
+    if child is None:
+        return None
+    unpickler = pickle.Unpickler(child.stream)
+    try:
+        spans = unpickler.load()
+        out = []
+        for a, b, builders, lines, sizes in spans:
             exported = []
             for size in sizes:
                 tallies: list = []
                 while len(tallies) < size:
                     tallies.extend(unpickler.load())
                 exported.append(tallies)
-            child.done = True
-            return builders, exported, lines
-        except (EOFError, pickle.UnpicklingError):
-            pass  # the child stopped short
-    return _read_range(path, start, end, keep_args)
+            out.append((a, b, builders, exported, lines))
+        child.done = True
+        return out
+    except (EOFError, pickle.UnpicklingError):
+        return None  # the child stopped short
 
 
 def parse_file_parallel(path: str, size: int, options, progress=None) -> List[SnapshotBuilder]:
     jobs = max(1, options.jobs)
     # One range per process: each range parses every distinct stack it meets once, so more
     # ranges repeat that work (measured on distinct-20k: 4 ranges 3.3-3.8 s, 2 ranges
-    # 2.7-3.0 s), and byte ranges of a dump are even work anyway.
-    # Even ranges: after the reads, the parent only hands the children's tallies to its
-    # builders (BlockReader.import_raw); folding them into groups is finish()'s work.
+    # 2.7-3.0 s), and byte ranges of a dump are even work anyway; with two, the process that
+    # finishes first takes half of the other's unread tail (_Steal).
     bounds = sorted({_align(path, size * i // jobs, size) for i in range(jobs)} | {size})
     ranges = [(path, a, b, options.keep_args) for a, b in zip(bounds, bounds[1:]) if b > a]
     from goleak.parse import read_file_pieces, read_text_builders
     if not forked.fork_available() or len(ranges) < 2:
         return read_text_builders(read_file_pieces(path, path), options.keep_args, progress)[0]
     from goleak.parse.text import BlockReader
-    merged: List[SnapshotBuilder] = []
-    lines_before = 0
+    keep_args = options.keep_args
     # Each child reads a range of its own, forked before this process has read anything;
     # this process reads the first range meanwhile (it would only wait otherwise), then
     # takes the children's tallies into its builders.
     children: List[Optional[forked.Child]] = []
+    steal = None
+    spans = []  # (start, end, builders, exported tallies, lines) of every range read
     try:
-        for r in ranges[1:]:
-            children.append(_start_reader(*r))
-        reader = BlockReader(options.keep_args)
-        builders, lines = read_text_builders(read_file_pieces(path, path, ranges[0][1], ranges[0][2]),
-                                             options.keep_args, progress, reader)
-        first = (builders, [[] for _ in builders], lines)
-        others = (_received(child, *r) for child, r in zip(children, ranges[1:]))
-        for (_, a, b, _), (builders, exported, lines) in zip(ranges, itertools.chain([first], others)):
-            for i, builder in enumerate(builders):
-                if not builder.has_goroutines() and not builder.groups and not exported[i] \
-                        and not builder.warnings:
-                    continue
-                if merged and i == 0 and not builder.started_new:
-                    merged[-1].merge(builder, lines_before)
-                else:
-                    _shift_lines(builder, lines_before)
-                    merged.append(builder)
-                if exported[i]:
-                    reader.import_raw(merged[-1], exported[i])
-            lines_before += lines
-            if progress is not None:
-                progress(b)
+        if len(ranges) == 2:
+            child, steal = _start_two(ranges[1], ranges[0][2])
+            children.append(child)
+        else:
+            children = [_start_reader(*r) for r in ranges[1:]]
+        reader = BlockReader(keep_args)
+        own = _Range(path, 0, ranges[0][2], steal)
+        builders, lines = _read_pieces(reader, own, progress)
+        spans.append((0, own.end, builders, [[] for _ in builders], lines))
+        taken_from = None  # where the child was told to stop, if this process took its tail
+        if steal is not None:
+            stop = steal.after_own_range(own.end, _few_stacks(builders))
+            if stop is not None and stop < size:
+                taken_from = stop
+                stolen, stolen_lines = _stolen_range(reader, path, stop, size, keep_args)
+                spans.append((stop, size, stolen, [[] for _ in stolen], stolen_lines))
+        for child, (_, a, b, _) in zip(children, ranges[1:]):
+            got = _received(child, path, a, b, keep_args)
+            if got is None:
+                # What the child should have read, read here: its range up to where this
+                # process took over, and the tail it took of this process's range.
+                owed = [(a, taken_from if taken_from is not None else b)]
+                if steal is not None and steal.gave is not None:
+                    owed.append((steal.gave, a))
+                got = [(x, y) + _read_range(path, x, y, keep_args) for x, y in owed if y > x]
+            spans.extend(got)
     finally:
         for child in children:
             if child is not None:
                 child.close()
+        if steal is not None:
+            steal.close()
+    return _merge_spans(sorted(spans, key=lambda span: span[0]), reader, progress)
+
+
+def _start_two(child_range, other_end: int) -> Tuple[Optional[forked.Child], Optional[_Steal]]:
+    """The child of a two-range parse, and this process's side of their steal (None if the
+    pipes or the child could not be made: the ranges stay as they are)."""
+    path, start, end, keep_args = child_range
+    pipes = _Steal.pipes()
+    if pipes is None:
+        return _start_reader(*child_range), None
+    ticket, to_child_r, to_child_w, to_parent_r, to_parent_w = pipes
+
+    def work(out):
+        # This process's ends closed, so that either one's death reads as the end of a pipe.
+        os.close(to_child_w)
+        os.close(to_parent_r)
+        _send_range(out, path, start, end, keep_args, _Steal(ticket, to_child_r, to_parent_w, path), other_end)
+    child = forked.Child.start(work)
+    os.close(to_child_r)
+    os.close(to_parent_w)
+    if child is None:
+        for fd in (ticket, to_parent_r, to_child_w):
+            os.close(fd)
+        return None, None
+    return child, _Steal(ticket, to_parent_r, to_child_w, path)
+
+
+def _merge_spans(spans, reader, progress) -> List[SnapshotBuilder]:
+    """The builders of every range read, merged in file order: a range's first builder
+    continues the previous range's last snapshot unless it began a dump of its own."""
+    merged: List[SnapshotBuilder] = []
+    lines_before = 0
+    for _, b, builders, exported, lines in spans:
+        for i, builder in enumerate(builders):
+            if not builder.has_goroutines() and not builder.groups and not exported[i] \
+                    and not builder.warnings:
+                continue
+            if merged and i == 0 and not builder.started_new:
+                merged[-1].merge(builder, lines_before)
+            else:
+                _shift_lines(builder, lines_before)
+                merged.append(builder)
+            if exported[i]:
+                reader.import_raw(merged[-1], exported[i])
+        lines_before += lines
+        if progress is not None:
+            progress(b)
     return merged
 
 
