@@ -233,3 +233,66 @@ def test_a_child_that_dies_after_a_steal_leaves_its_share_to_the_parent(slow, mo
     else:  # the child took the parent's tail: the parent reads that tail and the child's range
         (tail_start, tail_end), (start, end) = reads
         assert tail_start < tail_end == start < end == size
+
+
+@pytest.mark.parametrize("name", ["sigquit.txt", "gotraceback-crash.txt", "deadlock.txt", "debug2-labels.txt"])
+def test_ranges_are_cut_only_between_two_goroutine_stanzas(name, monkeypatch):
+    # A crash line, a race report or a thread section before a blank line shapes how the
+    # next stanza is read; a range never starts right after one.
+    import re
+    from goleak.parse import parallel
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
+    path = FIXTURES / "forms" / name
+    data = path.read_bytes()
+    header = re.compile(rb"goroutine \d+ [^\n]*:\n")
+    cuts = {parallel._align(str(path), pos, len(data)) for pos in range(1, len(data), 97)}
+    assert cuts - {len(data)}, "no cut found"
+    for cut in cuts - {len(data)}:
+        assert data[cut - 2:cut] == b"\n\n" and header.match(data, cut)
+        before = data.rfind(b"\n\n", 0, cut - 2)
+        assert header.match(data, before + 2 if before >= 0 else 0)
+    if name == "sigquit.txt":  # the first goroutine stanza follows "SIGQUIT: quit" and its details
+        first = data.find(b"\n\ngoroutine ") + 2
+        assert first not in cuts
+
+
+def test_a_dump_cut_at_gos_limit_is_told_in_ranges_too(tmp_path, monkeypatch):
+    # Go's debug=2 handler stops at 64 MiB, mid-line; the reader of the last range counts
+    # its bytes from the start of the file, so it tells that cut as one pass does.
+    from goleak.parse import _result, parallel, text
+    path = max((p for p in text_inputs() if p.is_relative_to(FIXTURES)), key=lambda p: p.stat().st_size)
+    data = path.read_bytes()
+    cut = data.rfind(b"\t", 0, len(data) - 100) + 5  # inside a file row
+    dump = tmp_path / "cut.txt"
+    dump.write_bytes(data[:cut])
+    monkeypatch.setattr(text, "GO_DEBUG2_CAP", cut)
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
+    whole = parse_file(str(dump), "cut.txt")
+    builders = parse_file_parallel(str(dump), cut, ParseOptions(jobs=2))
+    ranged = _result("cut.txt", builders, ParseOptions(), b"")
+    messages = [w.message for s in ranged.snapshots for w in s.warnings]
+    assert any("exactly 64 MiB" in m for m in messages)
+    assert [(w.line, w.message) for s in ranged.snapshots for w in s.warnings] == \
+        [(w.line, w.message) for s in whole.snapshots for w in s.warnings]
+    assert comparable(ranged) == comparable(whole)
+
+
+def test_invalid_utf8_in_several_ranges_is_told_once(tmp_path, monkeypatch):
+    # Each range's reader tells the first invalid line it met; the merged parse tells the
+    # file's first, once, as one pass does.
+    from goleak.parse import _result, parallel
+    path = max((p for p in text_inputs() if p.is_relative_to(FIXTURES)), key=lambda p: p.stat().st_size)
+    data = bytearray(path.read_bytes())
+    for at in (len(data) // 4, 3 * len(data) // 4):  # a byte of a function name, in each half
+        at = data.index(b"\n", at) + 2
+        data[at] = 0xff
+    dump = tmp_path / "bad.txt"
+    dump.write_bytes(bytes(data))
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
+    whole = parse_file(str(dump), "bad.txt")
+    builders = parse_file_parallel(str(dump), len(data), ParseOptions(jobs=2))
+    ranged = _result("bad.txt", builders, ParseOptions(), b"")
+    told = [(w.line, w.message) for s in ranged.snapshots for w in s.warnings]
+    assert told == [(w.line, w.message) for s in whole.snapshots for w in s.warnings]
+    assert [m for _, m in told].count("invalid UTF-8; decoded with replacement characters") == 1
+    assert comparable(ranged) == comparable(whole)

@@ -7,6 +7,7 @@ stack) do.
 """
 import os
 import pickle
+import re
 import select
 import struct
 from typing import List, Optional, Tuple
@@ -15,23 +16,36 @@ from goleak import forked
 from goleak.parse.build import SnapshotBuilder
 
 _WINDOW = 1 << 20
+# A cut goes where one goroutine stanza ends and the next begins: a whole header row after the
+# blank line ("goroutine 7 [chan receive, 3 minutes]:", "goroutine 7 gp=0xc0 m=nil [select]:"),
+# and one at the start of the stanza before it. A reader holds nothing across such a cut,
+# whereas a crash line ("panic: ...", whose goroutines open a snapshot of their own), a race
+# report or a cut-off header before a blank line shape how the next stanza is read.
+_HEADER = re.compile(rb"goroutine \d+ [^\n]*:\n")
+_CUT = re.compile(rb"\n\n(?=goroutine \d+ [^\n]*:\n)")
+_BACK = 64 << 10  # how far before a cut the stanza before it is looked for
 
 
 def _align(path: str, pos: int, size: int) -> int:
-    """The first offset at or after `pos` that follows a blank line ("\\n\\n")."""
+    """The first cut (see _CUT) at or after `pos`, as the offset of the header after it, or
+    size if there is none."""
     if pos <= 0:
         return 0
+    back = min(_BACK, _WINDOW // 2)
     with open(path, "rb") as f:
-        at = pos - 1
-        while at < size:
-            f.seek(at)
-            window = f.read(_WINDOW + 1)
-            i = window.find(b"\n\n")
-            if i >= 0:
-                return at + i + 2
-            if len(window) <= 1:
+        base = max(0, pos - back)
+        while base < size:
+            f.seek(base)
+            window = f.read(_WINDOW)
+            for m in _CUT.finditer(window, max(0, pos - 2 - base)):
+                before = window.rfind(b"\n\n", 0, m.start())
+                if before < 0 and base > 0:
+                    continue  # the stanza before began outside the window: not a cut to trust
+                if _HEADER.match(window, before + 2 if before >= 0 else 0):
+                    return base + m.end()
+            if len(window) < _WINDOW:
                 break
-            at += len(window) - 1
+            base += _WINDOW - back  # windows overlap, so a stanza before a cut is seen whole
     return size
 
 
@@ -76,6 +90,9 @@ class _Range:
 
 def _read_pieces(reader, span: _Range, progress=None) -> Tuple[List[SnapshotBuilder], int]:
     from goleak.parse import read_text_builders
+    # Counted from the start of the file, as in one pass: the reader of the last range then
+    # knows a dump cut at Go's 64 MiB limit, and progress shows the file's offset.
+    reader.bytes_read = span.start
     return read_text_builders(span.pieces(), reader.keep_args, progress, reader)
 
 
@@ -110,6 +127,9 @@ class _Steal:
         self.ticket, self.incoming, self.outgoing, self.path = ticket, incoming, outgoing, path
         self.answered = False  # a message from the thief was read (this process is the victim)
         self.gave: Optional[int] = None  # where this process, as victim, said it would stop
+        # poll, not select: select refuses descriptors from 1024 on.
+        self._waiting = select.poll()
+        self._waiting.register(incoming, select.POLLIN)
 
     @classmethod
     def pipes(cls) -> Optional[Tuple[int, int, int, int, int]]:
@@ -130,7 +150,7 @@ class _Steal:
 
     def answer_between_pieces(self, at: int, end: int) -> int:
         """The end of this process's range, after answering the thief if it has asked."""
-        if self.answered or not select.select([self.incoming], [], [], 0)[0]:
+        if self.answered or not self._waiting.poll(0):
             return end
         return self._answer(at, end)
 
@@ -142,11 +162,11 @@ class _Steal:
         stop = end
         if end - at >= _MIN_STEAL:
             stop = min(end, _align(self.path, at + (end - at) // 2, end))
-        self.gave = stop
         try:
             os.write(self.outgoing, b"S" + self._OFFSET.pack(stop))
         except OSError:  # the thief died: read the range to its end
             return end
+        self.gave = stop  # only once the thief has been told
         return stop
 
     def after_own_range(self, end: int, wants: bool) -> Optional[int]:
@@ -333,14 +353,23 @@ def _start_two(child_range, other_end: int) -> Tuple[Optional[forked.Child], Opt
         os.close(to_child_w)
         os.close(to_parent_r)
         _send_range(out, path, start, end, keep_args, _Steal(ticket, to_child_r, to_parent_w, path), other_end)
-    child = forked.Child.start(work)
-    os.close(to_child_r)
-    os.close(to_parent_w)
-    if child is None:
-        for fd in (ticket, to_parent_r, to_child_w):
-            os.close(fd)
-        return None, None
-    return child, _Steal(ticket, to_parent_r, to_child_w, path)
+    child = None
+    try:
+        child = forked.Child.start(work)
+        if child is not None:
+            return child, _Steal(ticket, to_parent_r, to_child_w, path)
+    except BaseException:  # interrupted while starting the child
+        if child is not None:
+            child.close()
+        child = None
+        raise
+    finally:
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        if child is None:
+            for fd in (ticket, to_parent_r, to_child_w):
+                os.close(fd)
+    return None, None
 
 
 def _merge_spans(spans, reader, progress) -> List[SnapshotBuilder]:
@@ -363,7 +392,19 @@ def _merge_spans(spans, reader, progress) -> List[SnapshotBuilder]:
         lines_before += lines
         if progress is not None:
             progress(b)
+    _one_invalid_utf8_warning(merged)
     return merged
+
+
+def _one_invalid_utf8_warning(builders: List[SnapshotBuilder]) -> None:
+    """One pass tells the first line of invalid UTF-8 once, last, in its last snapshot; the
+    reader of each range told its own first one."""
+    from goleak.parse.text import INVALID_UTF8
+    told = [w for b in builders for w in b.warnings if w[1] == INVALID_UTF8]
+    if told:
+        for b in builders:
+            b.warnings = [w for w in b.warnings if w[1] != INVALID_UTF8]
+        builders[-1].warnings.append(min(told))
 
 
 def _shift_lines(builder: SnapshotBuilder, shift: int) -> None:

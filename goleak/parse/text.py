@@ -27,6 +27,7 @@ from goleak.parse.build import HeaderCount, SnapshotBuilder
 # runtime/pprof writeGoroutineStacks gives up growing its buffer at 64 MiB and writes a
 # truncated dump: a file of exactly this size is almost certainly cut off.
 GO_DEBUG2_CAP = 64 << 20
+INVALID_UTF8 = "invalid UTF-8; decoded with replacement characters"
 
 IDLE, FRAMES, FILE, CREATED_FILE, SKIP_FILE, RUNTIME_STACK, RACE, RECORD = range(8)
 
@@ -875,7 +876,7 @@ class BlockReader:
         self.line_base += newlines
         builders = self.reader.finish()
         if self.invalid_utf8_line is not None:
-            self.reader.warn(self.invalid_utf8_line, "invalid UTF-8; decoded with replacement characters")
+            self.reader.warn(self.invalid_utf8_line, INVALID_UTF8)
         return builders
 
 
