@@ -229,6 +229,7 @@ _BATCH = 2000
 
 def _send_range(out, path: str, start: int, end: int, keep_args: bool,
                 steal: Optional[_Steal] = None, other_end: Optional[int] = None) -> None:
+    from goleak.parse.text import export_tallies
     """A child's work: its range read (and, as thief, the tail it took from the parent's
     range), then pickled through one Pickler (so each frame is pickled once): per range read,
     its bounds, builders, lines read and number of tallies per builder; then the tallies in
@@ -242,16 +243,22 @@ def _send_range(out, path: str, start: int, end: int, keep_args: bool,
         stop = steal.after_own_range(span.end, _few_stacks(builders))
         if stop is not None and stop < other_end:
             spans.append((stop, other_end) + _stolen_range(reader, path, stop, other_end, keep_args))
-    # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
-    exported = [[reader.export_raw(b) for b in builders] for _, _, builders, _ in spans]
+    # The fast-path tallies leave the builders (which go first, without them) and travel as
+    # stacks and plain tuples (text.export_tallies), converted a batch at a time, so that the
+    # parent starts on the first batch while the rest are converted.
+    raws = []
+    for _, _, builders, _ in spans:
+        raws.append([list(b.raw.values()) for b in builders])
+        for b in builders:
+            b.raw = {}
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dump([(a, b, builders, lines, [len(t) for t in tallies])
-                  for (a, b, builders, lines), tallies in zip(spans, exported)])
+    pickler.dump([(a, b, builders, lines, [len(entries) for entries in raw])
+                  for (a, b, builders, lines), raw in zip(spans, raws)])
     out.flush()
-    for tallies_of_span in exported:
-        for tallies in tallies_of_span:
-            for at in range(0, len(tallies), _BATCH):
-                pickler.dump(tallies[at:at + _BATCH])
+    for raw in raws:
+        for entries in raw:
+            for at in range(0, len(entries), _BATCH):
+                pickler.dump(export_tallies(entries[at:at + _BATCH]))
                 out.flush()
 
 

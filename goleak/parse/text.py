@@ -708,12 +708,9 @@ class BlockReader:
         return stack
 
     def export_raw(self, builder: SnapshotBuilder) -> list:
-        """A parse child's fast-path tallies of one builder, for the parent's import_raw: per
-        stack, its count and lowest ids per header text. No HeaderFields or HeaderCount
-        objects travel, and the stacks pickle in C but for one __reduce__ call each (their
-        frames are pickled once per child). The tallies are moved out of the builder."""
-        out = [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
-               for stack, by_header in builder.raw.values()]
+        """A parse child's fast-path tallies of one builder, for the parent's import_raw (see
+        export_tallies). The tallies are moved out of the builder."""
+        out = export_tallies(builder.raw.values())
         builder.raw = {}
         return out
 
@@ -878,6 +875,15 @@ class BlockReader:
         if self.invalid_utf8_line is not None:
             self.reader.warn(self.invalid_utf8_line, INVALID_UTF8)
         return builders
+
+
+def export_tallies(entries) -> list:
+    """Fast-path tallies (values of SnapshotBuilder.raw) as a parse child sends them to the
+    parent's BlockReader.import_raw: per stack, its count and lowest ids per header text. No
+    HeaderFields or HeaderCount objects travel, and the stacks pickle in C but for one
+    __reduce__ call each (their frames are pickled once per child)."""
+    return [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
+            for stack, by_header in entries]
 
 
 def _function_names(rows: List[bytes], start: int, end: int) -> bytes:
