@@ -236,7 +236,7 @@ class SnapshotBuilder:
                 self.groups[key] = tally
             else:
                 t.merge(tally)
-        # A parse child's fast-path tallies arrive through BlockReader.import_raw, so
+        # A parse child's fast-path tallies arrive through BlockReader.import_tallies, so
         # other.raw is empty there; anything else is kept for finish() in the same form.
         self.imported.extend(other.fast_tallies())
         other.raw, other.imported = {}, []

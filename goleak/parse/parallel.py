@@ -266,11 +266,12 @@ def _start_reader(path: str, start: int, end: int, keep_args: bool) -> Optional[
     return forked.Child.start(lambda out: _send_range(out, path, start, end, keep_args))
 
 
-def _received(child: Optional[forked.Child], path: str, start: int, end: int, keep_args: bool):
-    """What the child read, as [(start, end, builders, exported tallies, lines)] in file
-    order: its range, and a tail it took from this process's range. None if there is no
-    child or it failed (killed, out of memory, an error): the caller reads what it should
-    have (and meets the same error itself)."""
+def _received(child: Optional[forked.Child], reader):
+    """What the child read, as [(start, end, builders, imported tallies, lines)] in file
+    order: its range, and a tail it took from this process's range. Each batch of tallies is
+    taken in (reader.import_tallies) as it arrives, while the child pickles the next. None if
+    there is no child or it failed (killed, out of memory, an error): the caller reads what
+    it should have (and meets the same error itself)."""
     if child is None:
         return None
     unpickler = pickle.Unpickler(child.stream)
@@ -282,7 +283,7 @@ def _received(child: Optional[forked.Child], path: str, start: int, end: int, ke
             for size in sizes:
                 tallies: list = []
                 while len(tallies) < size:
-                    tallies.extend(unpickler.load())
+                    tallies.extend(reader.import_tallies(unpickler.load()))
                 exported.append(tallies)
             out.append((a, b, builders, exported, lines))
         child.done = True
@@ -328,14 +329,18 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
                 stolen, stolen_lines = _stolen_range(reader, path, stop, size, keep_args)
                 spans.append((stop, size, stolen, [[] for _ in stolen], stolen_lines))
         for child, (_, a, b, _) in zip(children, ranges[1:]):
-            got = _received(child, path, a, b, keep_args)
+            got = _received(child, reader)
             if got is None:
                 # What the child should have read, read here: its range up to where this
                 # process took over, and the tail it took of this process's range.
                 owed = [(a, taken_from if taken_from is not None else b)]
                 if steal is not None and steal.gave is not None:
                     owed.append((steal.gave, a))
-                got = [(x, y) + _read_range(path, x, y, keep_args) for x, y in owed if y > x]
+                got = []
+                for x, y in owed:
+                    if y > x:
+                        builders, exported, lines = _read_range(path, x, y, keep_args)
+                        got.append((x, y, builders, [reader.import_tallies(e) for e in exported], lines))
             spans.extend(got)
     finally:
         for child in children:
@@ -343,7 +348,7 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
                 child.close()
         if steal is not None:
             steal.close()
-    return _merge_spans(sorted(spans, key=lambda span: span[0]), reader, progress)
+    return _merge_spans(sorted(spans, key=lambda span: span[0]), progress)
 
 
 def _start_two(child_range, other_end: int) -> Tuple[Optional[forked.Child], Optional[_Steal]]:
@@ -379,7 +384,7 @@ def _start_two(child_range, other_end: int) -> Tuple[Optional[forked.Child], Opt
     return None, None
 
 
-def _merge_spans(spans, reader, progress) -> List[SnapshotBuilder]:
+def _merge_spans(spans, progress) -> List[SnapshotBuilder]:
     """The builders of every range read, merged in file order: a range's first builder
     continues the previous range's last snapshot unless it began a dump of its own."""
     merged: List[SnapshotBuilder] = []
@@ -394,8 +399,7 @@ def _merge_spans(spans, reader, progress) -> List[SnapshotBuilder]:
             else:
                 _shift_lines(builder, lines_before)
                 merged.append(builder)
-            if exported[i]:
-                reader.import_raw(merged[-1], exported[i])
+            merged[-1].imported.extend(exported[i])
         lines_before += lines
         if progress is not None:
             progress(b)

@@ -708,21 +708,21 @@ class BlockReader:
         return stack
 
     def export_raw(self, builder: SnapshotBuilder) -> list:
-        """A parse child's fast-path tallies of one builder, for the parent's import_raw (see
-        export_tallies). The tallies are moved out of the builder."""
+        """A parse child's fast-path tallies of one builder, for the parent's import_tallies
+        (see export_tallies). The tallies are moved out of the builder."""
         out = export_tallies(builder.raw.values())
         builder.raw = {}
         return out
 
-    def import_raw(self, builder: SnapshotBuilder, exported: list) -> None:
-        """Hand a parse child's export_raw to builder, to be folded in by its finish(). The
-        child's frames were interned on arrival (Frame.__reduce__), so its stacks hold this
-        process's frames."""
+    def import_tallies(self, exported: list) -> list:
+        """A parse child's exported tallies (export_tallies) with their header texts read
+        here, in the form SnapshotBuilder.imported holds, to be folded in by its finish().
+        The child's frames were interned on arrival (Frame.__reduce__), so its stacks hold
+        this process's frames."""
         headers = self.header_cache
         parse = self._parse_header_rest
-        for stack, counts in exported:
-            builder.imported.append((stack, [(headers.get(text) or parse(text), count, ids)
-                                             for text, count, ids in counts]))
+        return [(stack, [(headers.get(text) or parse(text), count, ids) for text, count, ids in counts])
+                for stack, counts in exported]
 
     def _canonical_stack(self, rows: List[bytes], start: int, end: int) -> Optional[Stack]:
         """Read the frames of a canonical stanza (rows[start:end] alternate a function or
@@ -879,7 +879,7 @@ class BlockReader:
 
 def export_tallies(entries) -> list:
     """Fast-path tallies (values of SnapshotBuilder.raw) as a parse child sends them to the
-    parent's BlockReader.import_raw: per stack, its count and lowest ids per header text. No
+    parent's BlockReader.import_tallies: per stack, its count and lowest ids per header text. No
     HeaderFields or HeaderCount objects travel, and the stacks pickle in C but for one
     __reduce__ call each (their frames are pickled once per child)."""
     return [(stack, [(fields.text, hc.count, hc.ids) for fields, hc in by_header.items()])
