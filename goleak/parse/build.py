@@ -236,8 +236,9 @@ class SnapshotBuilder:
                 self.groups[key] = tally
             else:
                 t.merge(tally)
-        # A parse child's fast-path tallies arrive through BlockReader.import_tallies, so
-        # other.raw is empty there; anything else is kept for finish() in the same form.
+        # A parse child's builders come without their fast-path tallies (those are added to
+        # `imported` by parallel._merge_spans); a builder read in this process brings its
+        # own, kept for finish() in the same form.
         self.imported.extend(other.fast_tallies())
         other.raw, other.imported = {}, []
         self.warnings.extend((ln + line_shift if ln else ln, msg) for ln, msg in other.warnings)

@@ -49,14 +49,11 @@ def _align(path: str, pos: int, size: int) -> int:
     return size
 
 
-def _read_range(path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], list, int]:
-    """A range read by a reader of its own, its fast-path tallies exported for the pipe."""
+def _read_range(path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], int]:
+    """(builders, lines read) of a range read here by a reader of its own: the range of a
+    child that failed. Their tallies stay in them, as in the ranges this process reads."""
     from goleak.parse.text import BlockReader
-    reader = BlockReader(keep_args)
-    builders, lines = _read_pieces(reader, _Range(path, start, end))
-    # The fast-path tallies travel as stacks and plain tuples (see BlockReader.export_raw).
-    exported = [reader.export_raw(b) for b in builders]
-    return builders, exported, lines
+    return _read_pieces(BlockReader(keep_args), _Range(path, start, end))
 
 
 class _Range:
@@ -229,12 +226,11 @@ _BATCH = 2000
 
 def _send_range(out, path: str, start: int, end: int, keep_args: bool,
                 steal: Optional[_Steal] = None, other_end: Optional[int] = None) -> None:
-    from goleak.parse.text import export_tallies
     """A child's work: its range read (and, as thief, the tail it took from the parent's
     range), then pickled through one Pickler (so each frame is pickled once): per range read,
     its bounds, builders, lines read and number of tallies per builder; then the tallies in
     batches, each flushed to the pipe at once."""
-    from goleak.parse.text import BlockReader
+    from goleak.parse.text import BlockReader, export_tallies
     reader = BlockReader(keep_args)
     span = _Range(path, start, end, steal)
     builders, lines = _read_pieces(reader, span)
@@ -279,13 +275,13 @@ def _received(child: Optional[forked.Child], reader):
         spans = unpickler.load()
         out = []
         for a, b, builders, lines, sizes in spans:
-            exported = []
+            imported = []
             for size in sizes:
                 tallies: list = []
                 while len(tallies) < size:
                     tallies.extend(reader.import_tallies(unpickler.load()))
-                exported.append(tallies)
-            out.append((a, b, builders, exported, lines))
+                imported.append(tallies)
+            out.append((a, b, builders, imported, lines))
         child.done = True
         return out
     except (EOFError, pickle.UnpicklingError):
@@ -310,7 +306,10 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
     # takes the children's tallies into its builders.
     children: List[Optional[forked.Child]] = []
     steal = None
-    spans = []  # (start, end, builders, exported tallies, lines) of every range read
+    # (start, end, builders, tallies, lines read) of every range read: the tallies a child
+    # sent per builder (their HeaderFields read here, BlockReader.import_tallies), or none
+    # for a range read here, whose builders keep their own.
+    spans = []
     try:
         if len(ranges) == 2:
             child, steal = _start_two(ranges[1], ranges[0][2])
@@ -339,8 +338,8 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
                 got = []
                 for x, y in owed:
                     if y > x:
-                        builders, exported, lines = _read_range(path, x, y, keep_args)
-                        got.append((x, y, builders, [reader.import_tallies(e) for e in exported], lines))
+                        builders, lines = _read_range(path, x, y, keep_args)
+                        got.append((x, y, builders, [[] for _ in builders], lines))
             spans.extend(got)
     finally:
         for child in children:
@@ -389,9 +388,9 @@ def _merge_spans(spans, progress) -> List[SnapshotBuilder]:
     continues the previous range's last snapshot unless it began a dump of its own."""
     merged: List[SnapshotBuilder] = []
     lines_before = 0
-    for _, b, builders, exported, lines in spans:
+    for _, b, builders, imported, lines in spans:
         for i, builder in enumerate(builders):
-            if not builder.has_goroutines() and not builder.groups and not exported[i] \
+            if not builder.has_goroutines() and not builder.groups and not imported[i] \
                     and not builder.warnings:
                 continue
             if merged and i == 0 and not builder.started_new:
@@ -399,7 +398,7 @@ def _merge_spans(spans, progress) -> List[SnapshotBuilder]:
             else:
                 _shift_lines(builder, lines_before)
                 merged.append(builder)
-            merged[-1].imported.extend(exported[i])
+            merged[-1].imported.extend(imported[i])
         lines_before += lines
         if progress is not None:
             progress(b)

@@ -707,13 +707,6 @@ class BlockReader:
             stack = g.stack if g is not None else None
         return stack
 
-    def export_raw(self, builder: SnapshotBuilder) -> list:
-        """A parse child's fast-path tallies of one builder, for the parent's import_tallies
-        (see export_tallies). The tallies are moved out of the builder."""
-        out = export_tallies(builder.raw.values())
-        builder.raw = {}
-        return out
-
     def import_tallies(self, exported: list) -> list:
         """A parse child's exported tallies (export_tallies) with their header texts read
         here, in the form SnapshotBuilder.imported holds, to be folded in by its finish().
