@@ -73,9 +73,9 @@ def input_options(fn: Callable) -> Callable:
     fn = click.option("--input-format", type=click.Choice(INPUT_FORMATS), default="auto", show_default=True,
                       help="Force the input format instead of detecting it from the content.")(fn)
     fn = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-                      help="Processes to use: for reading a large debug=2 file, and (summary --format json "
-                           "of many distinct stacks) for the stages after the parse; 1 keeps everything in "
-                           "one [default: CPU count, at most 4].")(fn)
+                      help="Processes to use: for reading a large debug=2 file, and (a summary of many "
+                           "distinct stacks) for the stages after the parse; 1 keeps everything in one "
+                           "[default: CPU count, at most 4].")(fn)
     fn = click.option("--timeout", type=click.FloatRange(0.1), default=DEFAULT_TIMEOUT, show_default=True,
                       help="Seconds to wait for a URL source to connect or send data.")(fn)
     fn = click.option("--max-bytes", type=click.IntRange(1), default=DEFAULT_MAX_BYTES, show_default=True,
