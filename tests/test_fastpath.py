@@ -32,8 +32,12 @@ def test_fast_path_equals_reference(path, keep_args):
 @pytest.mark.parametrize("jobs", [2, 3])
 @pytest.mark.parametrize("path", [p for p in text_inputs() if p.stat().st_size > 50_000], ids=lambda p: p.name)
 def test_parallel_ranges_equal_one_pass(path, jobs, monkeypatch):
-    # Force several small ranges, so workers start mid-dump on real files.
+    # Force several small ranges, so workers start mid-dump on real files; with two, small
+    # pieces and any steal allowed, so that whichever process finishes first takes a tail.
     monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
+    monkeypatch.setattr("goleak.parse.PIECE", 2048)
+    monkeypatch.setattr("goleak.parse.parallel._MIN_STEAL", 4096)
+    monkeypatch.setattr("goleak.parse.parallel._STEAL_MAX_DISTINCT", 1)
     whole = parse_file(str(path), path.name)
     builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=jobs))
     from goleak.parse import _result
