@@ -1,9 +1,10 @@
 """Read one large plain debug=2 file with several processes, each over its own byte range.
 
-Ranges start and end just after a blank line, so every process sees exactly the stanzas the
-single-process reader would; results are merged in file order. Children (goleak/forked.py)
-read the file themselves, so no dump bytes cross a pipe: only the tallies (a few per distinct
-stack) do.
+Ranges start and end between two goroutine stanzas (see _CUT), so every process sees exactly
+the stanzas the single-process reader would; results are merged in file order. Children
+(goleak/forked.py) read the file themselves, so no dump bytes cross a pipe: only the tallies
+(a few per distinct stack) do. With two ranges, the process that finishes first takes half of
+the other's unread tail (_Steal).
 """
 import os
 import pickle
@@ -106,8 +107,8 @@ _STEAL_MAX_DISTINCT = 100
 
 class _Steal:
     """The one steal of a parse in two processes: whichever finishes its range first takes
-    the second half of what the other has not read yet (cut after a blank line, like every
-    range), once. The two vCPUs of a shared machine often run at different speeds for a while:
+    the second half of what the other has not read yet (cut between two goroutine stanzas,
+    like every range), once. The two vCPUs of a shared machine often run at different speeds for a while:
     with fixed halves, one process idled for 0.1-0.35 s of a one-second parse of big-50.
 
     Who steals is settled by a ticket, one byte in a pipe: a process that finishes its range
