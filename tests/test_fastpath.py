@@ -37,7 +37,6 @@ def test_parallel_ranges_equal_one_pass(path, jobs, monkeypatch):
     monkeypatch.setattr("goleak.parse.parallel._WINDOW", 4096)
     monkeypatch.setattr("goleak.parse.PIECE", 2048)
     monkeypatch.setattr("goleak.parse.parallel._MIN_STEAL", 4096)
-    monkeypatch.setattr("goleak.parse.parallel._STEAL_MAX_DISTINCT", 1)
     whole = parse_file(str(path), path.name)
     builders = parse_file_parallel(str(path), path.stat().st_size, ParseOptions(jobs=jobs))
     from goleak.parse import _result
@@ -149,16 +148,15 @@ def test_one_stack_under_several_headers_adds_up_as_the_reference_reader_does():
     assert comparable(fast) == comparable(parse_text_reference(text.encode(), "headers", False))
 
 
-def _two_range_parse(monkeypatch, slow: str, max_distinct: int = 1):
+def _two_range_parse(monkeypatch, slow: str):
     """A two-process parse of the largest fixture in 2 KiB pieces, one side slowed down (the
-    parent's range, or the child's) so that the other finishes first, every steal allowed
-    (max_distinct=1) unless told otherwise; with the one-pass result to compare it to."""
+    parent's range, or the child's) so that the other finishes first; with the one-pass
+    result to compare it to."""
     import os
     import time
     from goleak.parse import _result, parallel
     monkeypatch.setattr("goleak.parse.PIECE", 2048)
     monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
-    monkeypatch.setattr(parallel, "_STEAL_MAX_DISTINCT", max_distinct)
     parent = os.getpid()
     real_pieces = parallel._Range.pieces
 
@@ -198,15 +196,85 @@ def test_the_first_process_done_takes_half_of_the_others_tail(slow, monkeypatch)
     assert seen == (["stole"] if slow == "child" else ["gave"])
 
 
-def test_no_steal_where_most_goroutines_have_stacks_of_their_own(monkeypatch):
-    # A reader of its own reads every distinct stack of the stolen tail again: where stacks
-    # are few per goroutine, the thief asks for nothing.
-    from goleak.parse import parallel
-    parse, whole, _ = _two_range_parse(monkeypatch, "child", max_distinct=10 ** 9)
-    stolen = []
-    monkeypatch.setattr(parallel, "_stolen_range", lambda *a: stolen.append(a) or pytest.fail("stole"))
-    assert parse() == whole
-    assert stolen == []
+def _two_builds(tmp_path, first: int, second: int):
+    """A log with two dumps of two builds in which one position holds main.a, then main.b."""
+    def stanza(gid, function):
+        return ("goroutine %d [chan receive]:\n%s(0xc000010000)\n\t/app/x.go:10 +0x1d\n"
+                "created by main.main in goroutine 1\n\t/app/main.go:5 +0x2a\n" % (gid, function))
+    text = "\n".join([stanza(g, "main.a") for g in range(10, 10 + first)] + ["2026/11/22 00:27:48 deployed build 2"]
+                     + [stanza(g, "main.b") for g in range(10, 10 + second)])
+    dump = tmp_path / "two-builds.txt"
+    dump.write_bytes(text.encode())
+    return dump
+
+
+def test_a_tail_the_child_takes_across_two_dumps_is_read_again_alone(tmp_path, monkeypatch):
+    # The child's reader of the parent's tail takes the stacks of the child's first snapshot
+    # (the dump the tail ends in): here the tail also holds the end of the first dump, whose
+    # build had main.a at the same position; the child sees a second snapshot in the tail and
+    # reads it again without them.
+    import os
+    import time
+    from goleak.parse import _result, parallel
+    dump = _two_builds(tmp_path, 450, 550)
+    monkeypatch.setattr("goleak.parse.PIECE", 2048)
+    monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
+    parent = os.getpid()
+    real_pieces = parallel._Range.pieces
+
+    def pieces(span):  # the parent's own range slowed down: the child finishes first
+        for piece in real_pieces(span):
+            if span.steal is not None and os.getpid() == parent:
+                time.sleep(0.01)
+            yield piece
+    monkeypatch.setattr(parallel._Range, "pieces", pieces)
+    gave = []
+    real_answer = parallel._Steal._answer
+    monkeypatch.setattr(parallel._Steal, "_answer", lambda st, at, end: gave.append(real_answer(st, at, end)) or gave[-1])
+    builders = parse_file_parallel(str(dump), dump.stat().st_size, ParseOptions(jobs=2))
+    ranged = _result("two-builds.txt", builders, ParseOptions(), b"")
+    assert comparable(ranged) == comparable(parse_file(str(dump), "two-builds.txt"))
+    assert [[(g.count, g.stack.frames[0].function) for g in s.groups] for s in ranged.snapshots] == \
+        [[(450, "main.a")], [(550, "main.b")]]
+    data = dump.read_bytes()
+    assert len(gave) == 1 and gave[0] < data.index(b"deployed build 2")  # the tail holds both dumps
+
+
+def test_a_tail_in_another_dump_is_read_again_without_the_parents_stacks(tmp_path, monkeypatch):
+    # The parent's reader of a tail takes the stacks the parent read in the same dump: a key
+    # (the `file:line +0xoff` rows) pins its stack within one build only. Here the child's
+    # range holds the start of a second dump, whose build has main.b where the first had
+    # main.a: the parent finds that out from the child's snapshots and reads the tail again.
+    import os
+    import time
+    from goleak.parse import _result, parallel
+
+    dump = _two_builds(tmp_path, 550, 450)
+    text = dump.read_text()
+    monkeypatch.setattr("goleak.parse.PIECE", 2048)
+    monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
+    parent = os.getpid()
+    real_pieces = parallel._Range.pieces
+
+    def pieces(span):  # the child's own range slowed down: the parent finishes first
+        for piece in real_pieces(span):
+            if span.steal is not None and os.getpid() != parent:
+                time.sleep(0.01)
+            yield piece
+    monkeypatch.setattr(parallel._Range, "pieces", pieces)
+    tails = []
+    real_stolen = parallel._stolen_range
+    monkeypatch.setattr(parallel, "_stolen_range",
+                        lambda *a: tails.append((a[2], a[5] if len(a) > 5 else None)) or real_stolen(*a))
+    builders = parse_file_parallel(str(dump), len(text), ParseOptions(jobs=2))
+    ranged = _result("two-builds.txt", builders, ParseOptions(), b"")
+    assert comparable(ranged) == comparable(parse_file(str(dump), "two-builds.txt"))
+    assert [[(g.count, g.stack.frames[0].function) for g in s.groups] for s in ranged.snapshots] == \
+        [[(550, "main.a")], [(450, "main.b")]]
+    # Read with the parent's stacks, then again without them.
+    assert len(tails) == 2 and tails[0][0] == tails[1][0] and tails[0][1] is not None and tails[1][1] is None
 
 
 @pytest.mark.parametrize("slow", ["child", "parent"])
@@ -220,8 +288,8 @@ def test_a_child_that_dies_after_a_steal_leaves_its_share_to_the_parent(slow, mo
     parent = os.getpid()
     real_after = parallel._Steal.after_own_range
 
-    def after_own_range(steal, end, wants):
-        stop = real_after(steal, end, wants)
+    def after_own_range(steal, end):
+        stop = real_after(steal, end)
         if os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
         return stop

@@ -97,23 +97,19 @@ def _read_pieces(reader, span: _Range, progress=None) -> Tuple[List[SnapshotBuil
 # A steal halves what the other process has left, if that is at least this much: less would
 # cost the thief more (a reader of its own) than it saves.
 _MIN_STEAL = 4 << 20
-# The thief reads the stolen tail with a reader of its own, which reads again every distinct
-# stack (and frame) it meets there: cheap when the dump repeats a few stacks (big-50: 50
-# stacks in 200,000 goroutines), dearer than it saves when most goroutines differ
-# (distinct-20k: a stack per ten). A process steals only if its own range had at most one
-# distinct stack per this many goroutines.
-_STEAL_MAX_DISTINCT = 100
-
-
 class _Steal:
     """The one steal of a parse in two processes: whichever finishes its range first takes
     the second half of what the other has not read yet (cut between two goroutine stanzas,
-    like every range), once. The two vCPUs of a shared machine often run at different speeds for a while:
-    with fixed halves, one process idled for 0.1-0.35 s of a one-second parse of big-50.
+    like every range), once. The two vCPUs of a shared machine often run at different speeds
+    for a while: with fixed halves, one process idled for up to 0.35 s of a one-second parse
+    of big-50 and up to 0.5 s of distinct-20k's. The thief reads the tail with a reader of its
+    own that takes the stacks its range read in the same dump (_stolen_range), so the tail
+    costs it about what it would have cost the victim, even where most goroutines have a
+    stack of their own.
 
     Who steals is settled by a ticket, one byte in a pipe: a process that finishes its range
-    reads it; whoever gets it is the thief and sends the other one message, a request ("R")
-    or a refusal ("N"); the other, the victim, answers a request with where it will stop
+    reads it; whoever gets it is the thief and sends the other one message, a request ("R");
+    the other, the victim, answers it with where it will stop
     ("S" and the offset), between two of its pieces, or at once if it has finished (its own
     end: nothing left). A victim that finds the ticket gone before any message came waits
     for it, so no process ever waits for one that will not come; a process that died closes
@@ -155,7 +151,7 @@ class _Steal:
     def _answer(self, at: int, end: int) -> int:
         self.answered = True
         message = os.read(self.incoming, 1)
-        if message != b"R":  # a refusal, or the thief died
+        if message != b"R":  # the thief died
             return end
         stop = end
         if end - at >= _MIN_STEAL:
@@ -167,7 +163,7 @@ class _Steal:
         self.gave = stop  # only once the thief has been told
         return stop
 
-    def after_own_range(self, end: int, wants: bool) -> Optional[int]:
+    def after_own_range(self, end: int) -> Optional[int]:
         """Once this process has read its range (to `end`): as the thief, where the other
         process stops (the tail from there to the other's end is this process's to read),
         or None; as the victim, None after answering the thief."""
@@ -176,10 +172,8 @@ class _Steal:
                 self._answer(end, end)  # waits for the thief's message: nothing is left
             return None
         try:
-            os.write(self.outgoing, b"R" if wants else b"N")
+            os.write(self.outgoing, b"R")
         except OSError:
-            return None
-        if not wants:
             return None
         reply = _read_exactly(self.incoming, 1 + self._OFFSET.size)
         if len(reply) != 1 + self._OFFSET.size or reply[:1] != b"S":
@@ -201,23 +195,24 @@ def _read_exactly(fd: int, n: int) -> bytes:
     return data
 
 
-def _few_stacks(builders: List[SnapshotBuilder]) -> bool:
-    """Whether the stacks of a range repeat enough for a steal to pay (_STEAL_MAX_DISTINCT)."""
-    stacks = sum(b.tallied_stacks() for b in builders)
-    goroutines = sum(b.total + sum(hc.count for _, by_header in b.raw.values() for hc in by_header.values())
-                     for b in builders)
-    return stacks * _STEAL_MAX_DISTINCT <= goroutines
-
-
-def _stolen_range(reader, path: str, start: int, end: int, keep_args: bool) -> Tuple[List[SnapshotBuilder], int]:
+def _stolen_range(reader, path: str, start: int, end: int, keep_args: bool,
+                  known: Optional[dict] = None) -> Tuple[List[SnapshotBuilder], int]:
     """The tail a thief took, read by a reader of its own that shares the thief's caches of
     what a text always means (headers, file rows, creators), not its frame positions, which
-    hold only within one dump."""
+    hold only within one dump. known: the raw tallies of the thief's last snapshot, whose
+    stacks the tail's first snapshot takes instead of reading them again if it continues
+    the same dump (BlockReader.known_stacks): the caller checks that no dump began between."""
     from goleak.parse.text import BlockReader
     thief = BlockReader(keep_args)
     thief.header_cache, thief.file_cache, thief.creators = reader.header_cache, reader.file_cache, reader.creators
     thief.keyed_by_name = reader.keyed_by_name
+    thief.known_stacks = known
     return _read_pieces(thief, _Range(path, start, end))
+
+
+def _one_dump(builders: List[SnapshotBuilder]) -> bool:
+    """Whether a range continued the dump before it from its start to its end."""
+    return len(builders) <= 1 and not any(b.started_new for b in builders)
 
 
 # Tallies per pickled batch: the parent unpickles one batch while the child pickles the next
@@ -237,9 +232,15 @@ def _send_range(out, path: str, start: int, end: int, keep_args: bool,
     builders, lines = _read_pieces(reader, span)
     spans = [(span.start, span.end, builders, lines)]
     if steal is not None:
-        stop = steal.after_own_range(span.end, _few_stacks(builders))
+        stop = steal.after_own_range(span.end)
         if stop is not None and stop < other_end:
-            spans.append((stop, other_end) + _stolen_range(reader, path, stop, other_end, keep_args))
+            # The tail ends where this range begins: if no dump begins inside it, it is all
+            # of the dump this range's first snapshot continues, and takes its stacks.
+            first = builders[0] if builders and not builders[0].started_new else None
+            tail = _stolen_range(reader, path, stop, other_end, keep_args, first.raw if first else None)
+            if first is not None and not _one_dump(tail[0]):
+                tail = _stolen_range(reader, path, stop, other_end, keep_args)  # read again, alone
+            spans.append((stop, other_end) + tail)
     # The fast-path tallies leave the builders (which go first, without them) and travel as
     # stacks and plain tuples (text.export_tallies), converted a batch at a time, so that the
     # parent starts on the first batch while the rest are converted.
@@ -322,11 +323,13 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
         builders, lines = _read_pieces(reader, own, progress)
         spans.append((0, own.end, builders, [[] for _ in builders], lines))
         taken_from = None  # where the child was told to stop, if this process took its tail
+        known = None  # the stacks of this process's last snapshot, if the tail took them
         if steal is not None:
-            stop = steal.after_own_range(own.end, _few_stacks(builders))
+            stop = steal.after_own_range(own.end)
             if stop is not None and stop < size:
                 taken_from = stop
-                stolen, stolen_lines = _stolen_range(reader, path, stop, size, keep_args)
+                known = builders[-1].raw if builders else None
+                stolen, stolen_lines = _stolen_range(reader, path, stop, size, keep_args, known)
                 spans.append((stop, size, stolen, [[] for _ in stolen], stolen_lines))
         for child, (_, a, b, _) in zip(children, ranges[1:]):
             got = _received(child, reader)
@@ -342,6 +345,12 @@ def parse_file_parallel(path: str, size: int, options, progress=None) -> List[Sn
                         builders, lines = _read_range(path, x, y, keep_args)
                         got.append((x, y, builders, [[] for _ in builders], lines))
             spans.extend(got)
+            if known is not None and not all(_one_dump(span[2]) for span in got if span[0] == a):
+                # Another dump began in the child's range: the tail's stacks may not be this
+                # range's (a position pins its function within one build only). Read again.
+                stolen, stolen_lines = _stolen_range(reader, path, taken_from, size, keep_args)
+                spans = [span for span in spans if span[0] != taken_from]
+                spans.append((taken_from, size, stolen, [[] for _ in stolen], stolen_lines))
     finally:
         for child in children:
             if child is not None:

@@ -582,6 +582,12 @@ class BlockReader:
         self.creators: dict = {}  # (created-by row, file row) -> Frame, or None if unreadable
         # File-row keys whose stanzas are keyed by function names too (see _feed_rows).
         self.keyed_by_name: set = set()
+        # Stanza key -> [Stack, ...] of stacks another reader of this process read in the dump
+        # this one starts in (the tail a parse process took over, see parse/parallel.py):
+        # used only while the first snapshot lasts, and only if that snapshot continues the
+        # dump (a key pins its stack within one build only). Whoever sets it checks
+        # afterwards that no other dump began in between.
+        self.known_stacks: Optional[dict] = None
 
     @property
     def lines_read(self) -> int:
@@ -658,6 +664,8 @@ class BlockReader:
                             raw = cur.raw
                             if cur is not self.position_owner:
                                 # Another dump, maybe of another build: positions start over.
+                                if self.position_owner is not None or cur.started_new:
+                                    self.known_stacks = None
                                 self.position_owner = cur
                                 self.position_frames.clear()
                         entry = raw.get(key)
@@ -671,7 +679,8 @@ class BlockReader:
                             key += b"\0" + _function_names(rows, i + 1, j)
                             entry = raw.get(key)
                         if entry is None:
-                            stack = self._stanza_stack(rows, i, j)
+                            known = self.known_stacks.get(key) if self.known_stacks is not None else None
+                            stack = known[0] if known is not None else self._stanza_stack(rows, i, j)
                             if stack is not None:
                                 entry = raw[key] = [stack, {}]
                     if entry is not None:
