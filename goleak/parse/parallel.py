@@ -97,6 +97,8 @@ def _read_pieces(reader, span: _Range, progress=None) -> Tuple[List[SnapshotBuil
 # A steal halves what the other process has left, if that is at least this much: less would
 # cost the thief more (a reader of its own) than it saves.
 _MIN_STEAL = 4 << 20
+
+
 class _Steal:
     """The one steal of a parse in two processes: whichever finishes its range first takes
     the second half of what the other has not read yet (cut between two goroutine stanzas,
@@ -108,10 +110,9 @@ class _Steal:
     stack of their own.
 
     Who steals is settled by a ticket, one byte in a pipe: a process that finishes its range
-    reads it; whoever gets it is the thief and sends the other one message, a request ("R");
-    the other, the victim, answers it with where it will stop
-    ("S" and the offset), between two of its pieces, or at once if it has finished (its own
-    end: nothing left). A victim that finds the ticket gone before any message came waits
+    reads it; whoever gets it is the thief and sends the other a request ("R"); the other, the
+    victim, answers it with where it will stop ("S" and the offset), between two of its
+    pieces, or at once if it has finished (its own end: nothing left). A victim that finds the ticket gone before any message came waits
     for it, so no process ever waits for one that will not come; a process that died closes
     its pipe, which reads as "nothing"."""
 
@@ -199,9 +200,10 @@ def _stolen_range(reader, path: str, start: int, end: int, keep_args: bool,
                   known: Optional[dict] = None) -> Tuple[List[SnapshotBuilder], int]:
     """The tail a thief took, read by a reader of its own that shares the thief's caches of
     what a text always means (headers, file rows, creators), not its frame positions, which
-    hold only within one dump. known: the raw tallies of the thief's last snapshot, whose
-    stacks the tail's first snapshot takes instead of reading them again if it continues
-    the same dump (BlockReader.known_stacks): the caller checks that no dump began between."""
+    hold only within one dump. known: the raw tallies of the thief's snapshot in the dump the
+    tail meets (the parent's last, the child's first), whose stacks the tail's first snapshot
+    takes instead of reading them again (BlockReader.known_stacks): the caller checks that
+    no dump began in between, and reads the tail again without them if one did."""
     from goleak.parse.text import BlockReader
     thief = BlockReader(keep_args)
     thief.header_cache, thief.file_cache, thief.creators = reader.header_cache, reader.file_cache, reader.creators
