@@ -148,15 +148,16 @@ def test_one_stack_under_several_headers_adds_up_as_the_reference_reader_does():
     assert comparable(fast) == comparable(parse_text_reference(text.encode(), "headers", False))
 
 
-def _two_range_parse(monkeypatch, slow: str):
-    """A two-process parse of the largest fixture in 2 KiB pieces, one side slowed down (the
-    parent's range, or the child's) so that the other finishes first; with the one-pass
-    result to compare it to."""
+def _slow_down(monkeypatch, slow: str) -> None:
+    """Two-process parses from here on read 2 KiB pieces, any tail of 4 KiB or more may be
+    taken, and one side's own range (the parent's, or the child's) is read slowly, so that
+    the other finishes first."""
     import os
     import time
-    from goleak.parse import _result, parallel
+    from goleak.parse import parallel
     monkeypatch.setattr("goleak.parse.PIECE", 2048)
     monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
+    monkeypatch.setattr(parallel, "_WINDOW", 4096)
     parent = os.getpid()
     real_pieces = parallel._Range.pieces
 
@@ -167,6 +168,13 @@ def _two_range_parse(monkeypatch, slow: str):
                 time.sleep(0.01)
             yield piece
     monkeypatch.setattr(parallel._Range, "pieces", pieces)
+
+
+def _two_range_parse(monkeypatch, slow: str):
+    """A two-process parse of the largest fixture with one side slowed down (_slow_down);
+    with the one-pass result to compare it to."""
+    from goleak.parse import _result
+    _slow_down(monkeypatch, slow)
     path = max((p for p in text_inputs() if p.is_relative_to(FIXTURES)), key=lambda p: p.stat().st_size)
     whole = parse_file(str(path), path.name)
 
@@ -213,22 +221,9 @@ def test_a_tail_the_child_takes_across_two_dumps_is_read_again_alone(tmp_path, m
     # (the dump the tail ends in): here the tail also holds the end of the first dump, whose
     # build had main.a at the same position; the child sees a second snapshot in the tail and
     # reads it again without them.
-    import os
-    import time
     from goleak.parse import _result, parallel
     dump = _two_builds(tmp_path, 450, 550)
-    monkeypatch.setattr("goleak.parse.PIECE", 2048)
-    monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
-    monkeypatch.setattr(parallel, "_WINDOW", 4096)
-    parent = os.getpid()
-    real_pieces = parallel._Range.pieces
-
-    def pieces(span):  # the parent's own range slowed down: the child finishes first
-        for piece in real_pieces(span):
-            if span.steal is not None and os.getpid() == parent:
-                time.sleep(0.01)
-            yield piece
-    monkeypatch.setattr(parallel._Range, "pieces", pieces)
+    _slow_down(monkeypatch, "parent")  # the child finishes first
     gave = []
     real_answer = parallel._Steal._answer
     monkeypatch.setattr(parallel._Steal, "_answer", lambda st, at, end: gave.append(real_answer(st, at, end)) or gave[-1])
@@ -246,29 +241,14 @@ def test_a_tail_in_another_dump_is_read_again_without_the_parents_stacks(tmp_pat
     # (the `file:line +0xoff` rows) pins its stack within one build only. Here the child's
     # range holds the start of a second dump, whose build has main.b where the first had
     # main.a: the parent finds that out from the child's snapshots and reads the tail again.
-    import os
-    import time
     from goleak.parse import _result, parallel
-
     dump = _two_builds(tmp_path, 550, 450)
-    text = dump.read_text()
-    monkeypatch.setattr("goleak.parse.PIECE", 2048)
-    monkeypatch.setattr(parallel, "_MIN_STEAL", 4096)
-    monkeypatch.setattr(parallel, "_WINDOW", 4096)
-    parent = os.getpid()
-    real_pieces = parallel._Range.pieces
-
-    def pieces(span):  # the child's own range slowed down: the parent finishes first
-        for piece in real_pieces(span):
-            if span.steal is not None and os.getpid() != parent:
-                time.sleep(0.01)
-            yield piece
-    monkeypatch.setattr(parallel._Range, "pieces", pieces)
+    _slow_down(monkeypatch, "child")  # the parent finishes first
     tails = []
     real_stolen = parallel._stolen_range
     monkeypatch.setattr(parallel, "_stolen_range",
                         lambda *a: tails.append((a[2], a[5] if len(a) > 5 else None)) or real_stolen(*a))
-    builders = parse_file_parallel(str(dump), len(text), ParseOptions(jobs=2))
+    builders = parse_file_parallel(str(dump), dump.stat().st_size, ParseOptions(jobs=2))
     ranged = _result("two-builds.txt", builders, ParseOptions(), b"")
     assert comparable(ranged) == comparable(parse_file(str(dump), "two-builds.txt"))
     assert [[(g.count, g.stack.frames[0].function) for g in s.groups] for s in ranged.snapshots] == \
