@@ -5,7 +5,8 @@ Builds the Go dump generator in bench/gen once, generates the benchmark dumps
 into a cache directory outside the repository (reused while the generator
 source and parameters are unchanged), runs the goleak CLI on each of them as a
 child process and prints a table of wall time, throughput and peak memory
-against the targets. See bench/README.md.
+against the targets. A Go parse-only baseline (bench/goparse) is timed on the
+same dumps in the same run. See bench/README.md.
 """
 import argparse
 import hashlib
@@ -24,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 GEN_DIR = HERE / "gen"
+GOPARSE_DIR = HERE / "goparse"
 
 GO_ENV = {"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-trimpath", "GOTELEMETRY": "off"}
 
@@ -73,7 +75,9 @@ def input_set(quick):
     }
 
 
-BENCHES = ["big-50", "distinct-20k", "huge-1m", "debug1", "debug0", "compare", "html"]
+BENCHES = ["big-50", "distinct-20k", "huge-1m", "debug1", "debug0", "compare", "html", "goparse"]
+# The Go baseline parses these (goparse reads debug=2 text only).
+GOPARSE_INPUTS = ["big-50", "distinct-20k"]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -96,35 +100,44 @@ def find_go():
     return go
 
 
-def gen_hash():
-    """Hash of the generator source: any change regenerates the inputs."""
+def source_hash(src_dir):
+    """Hash of a Go program's source: any change rebuilds it (and, for bench/gen, regenerates the inputs)."""
     h = hashlib.sha256()
-    for p in sorted(GEN_DIR.rglob("*")):
+    for p in sorted(src_dir.rglob("*")):
         if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")):
-            h.update(str(p.relative_to(GEN_DIR)).encode() + b"\0")
+            h.update(str(p.relative_to(src_dir)).encode() + b"\0")
             h.update(p.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
-def build_generator(cache, ghash):
-    exe = cache / "bin" / f"benchgen-{ghash}"
+def gen_hash():
+    return source_hash(GEN_DIR)
+
+
+def build_go(cache, src_dir, name, shash):
+    """Build the Go program in src_dir once into cache/bin/NAME-HASH (old builds are removed)."""
+    exe = cache / "bin" / f"{name}-{shash}"
     if exe.exists():
         return exe
     exe.parent.mkdir(parents=True, exist_ok=True)
     go = find_go()
     tmp = exe.with_name(exe.name + f".tmp{os.getpid()}")
-    log(f"building generator: go build -o {exe} ./  (in {GEN_DIR})")
+    log(f"building {name}: go build -o {exe} ./  (in {src_dir})")
     t0 = time.perf_counter()
-    r = subprocess.run([go, "build", "-o", str(tmp), "."], cwd=GEN_DIR, env=go_env(),
+    r = subprocess.run([go, "build", "-o", str(tmp), "."], cwd=src_dir, env=go_env(),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
-        raise BenchError(f"building the generator failed:\n{r.stdout}")
+        raise BenchError(f"building {name} failed:\n{r.stdout}")
     os.replace(tmp, exe)
     log(f"  built in {time.perf_counter() - t0:.1f} s")
-    for old in exe.parent.glob("benchgen-*"):
+    for old in exe.parent.glob(f"{name}-*"):
         if old != exe and ".tmp" not in old.name:
             old.unlink(missing_ok=True)
     return exe
+
+
+def build_generator(cache, ghash):
+    return build_go(cache, GEN_DIR, "benchgen", ghash)
 
 
 def free_bytes(path):
@@ -424,7 +437,7 @@ def main(argv=None):
     for n in only:
         if n not in BENCHES:
             ap.error(f"unknown benchmark {n!r}; choose from {', '.join(BENCHES)}")
-    selected = only or [b for b in BENCHES if b != "huge-1m" or args.huge]
+    selected = [b for b in BENCHES if b in only] if only else [b for b in BENCHES if b != "huge-1m" or args.huge]
     if "huge-1m" in only:
         args.huge = True
 
@@ -463,6 +476,8 @@ def main(argv=None):
             needed += ["big-50", "big-50-b"]
         elif b == "html":
             needed.append("distinct-20k")
+        elif b == "goparse":
+            needed += GOPARSE_INPUTS
         else:
             needed.append(b)
     needed = list(dict.fromkeys(needed))
@@ -471,6 +486,7 @@ def main(argv=None):
     exe = build_generator(cache, ghash)
     for n in needed:
         ensure_input(inputs[n], exe, cache, ghash)
+    goparse = build_go(cache, GOPARSE_DIR, "goparse", source_hash(GOPARSE_DIR)) if "goparse" in selected else None
     log("")
     if args.generate_only:
         print_inputs([inputs[n] for n in needed])
@@ -547,6 +563,34 @@ def main(argv=None):
                               "peak_rss_mib": run.peak_mib, "maxrss_mib": run.maxrss_mib,
                               "tree_pss_mib": run.tree_mib, "processes": run.procs, "argv": run.argv}
 
+    def bench_goparse(name, work):
+        # Same dump, same minute as goleak's own row: this VM's speed drifts by half between
+        # minutes, so a fixed MB/s figure alone cannot say whether a slow run was goleak or the host.
+        inp = inputs[name]
+        size_mb = inp.path.stat().st_size / 1e6
+        label = f"go parse-only {name}"
+        argv = [str(goparse), str(inp.path)]
+        counts = os.path.join(work, f"goparse-{name}.json")
+        log(f"run      {label} (bench/goparse)")
+        check(measure(label + " (counts)", argv, counts, sample=False))
+        with open(counts, "rb") as f:
+            parsed = json.load(f)
+        os.unlink(counts)
+        run = timed(label, argv)
+        expect = inp.meta.get("goroutines")
+        if parsed.get("goroutines") != expect:
+            misses.append(f"{label}: goroutines {parsed.get('goroutines')} != {expect}")
+        tgt = "baseline, no clustering"
+        mine = summary_runs.get(name)
+        if mine is not None:
+            tgt = f"goleak summary took {mine.seconds / run.seconds:.2f}x this"
+        add_row(label, size_mb, fmt_num(parsed.get("goroutines")), "-", run, parsed.get("goroutines"), tgt)
+        results[label] = {"input": name, "bytes": inp.path.stat().st_size, "goroutines": parsed.get("goroutines"),
+                          "frames": parsed.get("frames"), "seconds": run.seconds, "mb_per_s": size_mb / run.seconds,
+                          "peak_rss_mib": run.peak_mib, "maxrss_mib": run.maxrss_mib,
+                          "goleak_summary_ratio": None if mine is None else mine.seconds / run.seconds,
+                          "argv": run.argv}
+
     def bench_compare(work):
         a, b = inputs["big-50"], inputs["big-50-b"]
         base = summary_runs.get("big-50")
@@ -586,6 +630,13 @@ def main(argv=None):
             try:
                 if name in inputs:
                     bench_summary(name, work)
+                    # the Go baseline right after goleak's own runs of the same dump
+                    if goparse is not None and name in GOPARSE_INPUTS:
+                        bench_goparse(name, work)
+                elif name == "goparse":
+                    for n in GOPARSE_INPUTS:
+                        if n not in selected:
+                            bench_goparse(n, work)
                 elif name == "compare":
                     bench_compare(work)
                 elif name == "html":
@@ -601,10 +652,13 @@ def main(argv=None):
     print_table(["benchmark", "size MB", "goroutines", "clusters", "seconds", "MB/s", "goroutines/s",
                  "peak RSS MiB", "maxrss MiB", "procs", "target"], rows)
     print()
-    print("seconds: wall clock of the goleak child process (page cache warm; fastest of --repeat runs).")
+    print("seconds: wall clock of the child process (page cache warm; fastest of --repeat runs).")
     print("peak RSS MiB: the larger of maxrss (wait4 ru_maxrss: the largest single process of the child and")
     print("its reaped workers) and the peak PSS summed over the child's process tree, sampled every 50 ms")
     print("in one more run of the same command (sampling would slow the timed runs).")
+    if goparse is not None:
+        print("go parse-only: bench/goparse, a Go program that parses the same dump into one struct per")
+        print("goroutine and frame and clusters nothing, timed in this run: the machine's speed this minute.")
     if not only and "huge-1m" not in selected:
         print(f"note: {HUGE_NOTE}")
     if args.quick:
