@@ -12,7 +12,7 @@ import os
 import signal
 import struct
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 _SIZE = struct.Struct("<Q")  # the byte length of the record that follows it
 _PIPE_SIZE = 1 << 20
@@ -25,9 +25,11 @@ def fork_available() -> bool:
     return os.name == "posix" and hasattr(os, "fork") and sys.platform != "darwin"
 
 
-def send(out: io.BufferedWriter, record: bytes) -> None:
-    out.write(_SIZE.pack(len(record)))
-    out.write(record)
+def send(out: io.BufferedWriter, chunks: Sequence[bytes]) -> None:
+    """One record, made of the chunks in order (the reader gets them as one)."""
+    out.write(_SIZE.pack(sum(map(len, chunks))))
+    for chunk in chunks:
+        out.write(chunk)
 
 
 class Child:

@@ -171,6 +171,29 @@ def test_a_memory_file_that_cannot_be_mapped_leaves_its_tokens_to_the_parent(mon
     assert sorted(ran) == ALL_TOKENS
 
 
+def test_the_memory_file_takes_many_chunks_written_in_part(monkeypatch):
+    # A token's cluster texts go to the store unjoined: thousands of chunks, more than one
+    # writev takes (IOV_MAX), and a writev may write less than it was given.
+    store = shards._Store.create()
+    if store is None:
+        pytest.skip("no memfd here")
+    real = os.writev
+    calls = []
+
+    def short_writev(fd, buffers):
+        calls.append(len(buffers))
+        return real(fd, [bytes(b"".join(buffers))[:len(calls) * 7 % 5000 + 1]])
+    monkeypatch.setattr(os, "writev", short_writev)
+    chunks = [("cluster %d;" % i).encode() * (i % 4) for i in range(3000)]  # some empty
+    try:
+        assert store.put([b"head"]) == 0
+        assert store.put(chunks) == 4
+        assert bytes(store.mapped()) == b"head" + b"".join(chunks)
+    finally:
+        store.close()
+    assert max(calls) == 1024 and len(calls) > 3
+
+
 def test_tokens_cover_every_fine_shard_once():
     assert sorted(f for token in shards.TOKENS for f in token) == list(range(shards.FINE_SHARDS))
     # Big tokens first: the last ones a process can still hold are small.
