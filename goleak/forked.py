@@ -26,7 +26,8 @@ def fork_available() -> bool:
 
 
 def send(out: io.BufferedWriter, chunks: Sequence[bytes]) -> None:
-    """One record, made of the chunks in order (the reader gets them as one)."""
+    """One record, made of the chunks in order (the reader gets them as one). chunks is
+    read twice (its length first): a list, not a one-pass iterator."""
     out.write(_SIZE.pack(sum(map(len, chunks))))
     for chunk in chunks:
         out.write(chunk)
