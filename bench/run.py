@@ -293,13 +293,17 @@ os.write(fd, ("%r %d %d" % (secs, ru.ru_maxrss, os.waitstatus_to_exitcode(status
 """
 
 
-def measure(label, argv, stdout_path=None, timeout=1800, sample=True):
+# Go runtime settings from the user's shell would skew the Go baseline: it runs without them.
+GO_RUNTIME_VARS = ("GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG")
+
+
+def measure(label, argv, stdout_path=None, timeout=1800, sample=True, drop_env=()):
     """Run argv as a child: wall seconds, its peak RSS from wait4 (ru_maxrss: the largest single
     process among the child and its reaped workers) and the sampled peak PSS summed over its
     process tree."""
     out = open(stdout_path, "wb") if stdout_path else open(os.devnull, "wb")
     err = tempfile.TemporaryFile()
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in drop_env}
     env["GOLEAK_NO_PROGRESS"] = "1"
     rfd, wfd = os.pipe()
     killed = []
@@ -422,13 +426,14 @@ def main(argv=None):
     ap.add_argument("--huge", action="store_true", default=os.environ.get("GOLEAK_BENCH_HUGE") == "1",
                     help="also run huge-1m (slow; same as GOLEAK_BENCH_HUGE=1)")
     ap.add_argument("--only", action="append", default=[], metavar="NAME",
-                    help="run only this benchmark (repeatable or comma-separated): " + ", ".join(BENCHES))
+                    help="run only these benchmarks (repeatable or comma-separated), in the order listed here: "
+                         + ", ".join(BENCHES))
     ap.add_argument("--cache", default=os.environ.get("GOLEAK_BENCH_CACHE") or "~/.cache/goleak-bench",
                     help="input cache directory [env GOLEAK_BENCH_CACHE; default ~/.cache/goleak-bench]")
     ap.add_argument("--goleak", default=os.environ.get("GOLEAK_BENCH_GOLEAK") or str(ROOT / ".venv/bin/goleak"),
                     help="goleak executable [env GOLEAK_BENCH_GOLEAK; default .venv/bin/goleak]")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per measurement; the fastest is reported")
-    ap.add_argument("--generate-only", action="store_true", help="build the generator and the inputs, run nothing")
+    ap.add_argument("--generate-only", action="store_true", help="build the generator, the Go baseline and the inputs, run nothing")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args(argv)
@@ -486,24 +491,31 @@ def main(argv=None):
     exe = build_generator(cache, ghash)
     for n in needed:
         ensure_input(inputs[n], exe, cache, ghash)
-    goparse = build_go(cache, GOPARSE_DIR, "goparse", source_hash(GOPARSE_DIR)) if "goparse" in selected else None
+    goparse = None
+    failures = []
+    if "goparse" in selected:
+        try:
+            goparse = build_go(cache, GOPARSE_DIR, "goparse", source_hash(GOPARSE_DIR))
+        except BenchError as e:  # the baseline is a reference: goleak's own runs go on without it
+            failures.append("goparse")
+            log(f"FAILED   goparse: {e}")
     log("")
     if args.generate_only:
         print_inputs([inputs[n] for n in needed])
         return 0
 
-    results, rows, misses, failures = {}, [], [], []
+    results, rows, misses = {}, [], []
     cmd = [str(goleak)]
 
-    def timed(label, argv):
+    def timed(label, argv, drop_env=()):
         # Memory is sampled in a run of its own: reading /proc/PID/smaps_rollup of a 330 MB
         # process every 50 ms took a share of the two cores and slowed the run it watched
         # (distinct-20k by 0.3-0.7 s). The timed runs keep wait4's maxrss, which is free.
-        sampled = measure(label, argv)
+        sampled = measure(label, argv, drop_env=drop_env)
         check(sampled)
         best = None
         for _ in range(max(1, args.repeat)):
-            r = measure(label, argv, sample=False)
+            r = measure(label, argv, sample=False, drop_env=drop_env)
             check(r)
             if best is None or r.seconds < best.seconds:
                 best = r
@@ -549,8 +561,8 @@ def main(argv=None):
             run = timed(label, argv)
             mbs = size_mb / run.seconds
             tgt = ""
+            summary_runs[label] = run  # compare's baseline, and the Go baseline's ratios
             if jobs is None:
-                summary_runs[name] = run
                 if name == "big-50" and not args.quick:
                     tgt = "; ".join([target(mbs >= T_BIG_MBS, f">= {T_BIG_MBS:.0f} MB/s", name),
                                      target(run.peak_mib <= T_BIG_RSS, f"<= {T_BIG_RSS:.0f} MiB RSS", name)])
@@ -564,7 +576,7 @@ def main(argv=None):
                               "tree_pss_mib": run.tree_mib, "processes": run.procs, "argv": run.argv}
 
     def bench_goparse(name, work):
-        # Same dump, same minute as goleak's own row: this VM's speed drifts by half between
+        # Same dump, same minute as goleak's own rows: this VM's speed drifts by half between
         # minutes, so a fixed MB/s figure alone cannot say whether a slow run was goleak or the host.
         inp = inputs[name]
         size_mb = inp.path.stat().st_size / 1e6
@@ -572,23 +584,32 @@ def main(argv=None):
         argv = [str(goparse), str(inp.path)]
         counts = os.path.join(work, f"goparse-{name}.json")
         log(f"run      {label} (bench/goparse)")
-        check(measure(label + " (counts)", argv, counts, sample=False))
+        check(measure(label + " (counts)", argv, counts, sample=False, drop_env=GO_RUNTIME_VARS))
         with open(counts, "rb") as f:
             parsed = json.load(f)
         os.unlink(counts)
-        run = timed(label, argv)
-        expect = inp.meta.get("goroutines")
-        if parsed.get("goroutines") != expect:
-            misses.append(f"{label}: goroutines {parsed.get('goroutines')} != {expect}")
+        run = timed(label, argv, drop_env=GO_RUNTIME_VARS)
+        total, expect = parsed.get("goroutines"), inp.meta.get("goroutines")
+        gcell = fmt_num(total) if total == expect else f"{fmt_num(total)} (want {fmt_num(expect)})"
+        if total != expect:
+            misses.append(f"{label}: goroutines {total} != {expect}")
+        if parsed.get("skipped_lines"):
+            # A line it skips is work it did not do: the baseline would look faster than it is.
+            misses.append(f"{label}: skipped {parsed['skipped_lines']} lines it should have read")
         tgt = "baseline, no clustering"
-        mine = summary_runs.get(name)
+        mine, mine_one = summary_runs.get(name), summary_runs.get(name + " --jobs 1")
         if mine is not None:
             tgt = f"goleak summary took {mine.seconds / run.seconds:.2f}x this"
-        add_row(label, size_mb, fmt_num(parsed.get("goroutines")), "-", run, parsed.get("goroutines"), tgt)
-        results[label] = {"input": name, "bytes": inp.path.stat().st_size, "goroutines": parsed.get("goroutines"),
-                          "frames": parsed.get("frames"), "seconds": run.seconds, "mb_per_s": size_mb / run.seconds,
-                          "peak_rss_mib": run.peak_mib, "maxrss_mib": run.maxrss_mib,
+            if mine_one is not None:
+                tgt += f" ({mine_one.seconds / run.seconds:.2f}x with --jobs 1)"
+        add_row(label, size_mb, gcell, "-", run, total, tgt)
+        results[label] = {"input": name, "bytes": inp.path.stat().st_size, "goroutines": total,
+                          "expected_goroutines": expect, "frames": parsed.get("frames"),
+                          "skipped_lines": parsed.get("skipped_lines"), "seconds": run.seconds,
+                          "mb_per_s": size_mb / run.seconds, "peak_rss_mib": run.peak_mib,
+                          "maxrss_mib": run.maxrss_mib, "tree_pss_mib": run.tree_mib, "processes": run.procs,
                           "goleak_summary_ratio": None if mine is None else mine.seconds / run.seconds,
+                          "goleak_jobs1_ratio": None if mine_one is None else mine_one.seconds / run.seconds,
                           "argv": run.argv}
 
     def bench_compare(work):
@@ -624,27 +645,30 @@ def main(argv=None):
         results["html"] = {"seconds": run.seconds, "report_bytes": os.path.getsize(out),
                            "peak_rss_mib": run.peak_mib, "argv": run.argv}
 
+    def attempt(name, bench, *bench_args):
+        try:
+            bench(*bench_args)
+        except BenchError as e:
+            failures.append(name)
+            log(f"FAILED   {name}: {e}")
+            rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "FAILED (see above)"])
+
     work = tempfile.mkdtemp(prefix="goleak-bench-", dir=cache)
     try:
         for name in selected:
-            try:
-                if name in inputs:
-                    bench_summary(name, work)
-                    # the Go baseline right after goleak's own runs of the same dump
-                    if goparse is not None and name in GOPARSE_INPUTS:
-                        bench_goparse(name, work)
-                elif name == "goparse":
-                    for n in GOPARSE_INPUTS:
-                        if n not in selected:
-                            bench_goparse(n, work)
-                elif name == "compare":
-                    bench_compare(work)
-                elif name == "html":
-                    bench_html(work)
-            except BenchError as e:
-                failures.append(name)
-                log(f"FAILED   {name}: {e}")
-                rows.append([name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "FAILED (see above)"])
+            if name in inputs:
+                attempt(name, bench_summary, name, work)
+                # the Go baseline right after goleak's own runs of the same dump
+                if goparse is not None and name in GOPARSE_INPUTS:
+                    attempt(f"go parse-only {name}", bench_goparse, name, work)
+            elif name == "goparse" and goparse is not None:
+                for n in GOPARSE_INPUTS:
+                    if n not in selected:
+                        attempt(f"go parse-only {n}", bench_goparse, n, work)
+            elif name == "compare":
+                attempt(name, bench_compare, work)
+            elif name == "html":
+                attempt(name, bench_html, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,6 +1,6 @@
 """The benchmark harness (bench/run.py) and its Go parse-only baseline (bench/goparse): the
-baseline reads every goroutine and frame goleak reads, and a --quick run of the harness times
-both on the same dump and reports them side by side."""
+baseline reads as many goroutines as goleak and every frame of the dump, skipping no line, and
+a --quick run of the harness times both on the same dump and reports them side by side."""
 import json
 import os
 import subprocess
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 # debug=2 dumps: the baseline reads goroutine stanzas only (no crash text, no debug=1).
 DEBUG2 = [FIXTURES / "forms" / "debug2-labels.txt", FIXTURES / "forms" / "debug2-nolabels.txt",
           FIXTURES / "forms" / "debug2-waitminutes.txt", FIXTURES / "forms" / "deep-recursion.txt",
+          FIXTURES / "forms" / "goroutineleak-debug2.txt", FIXTURES / "forms" / "synctest-bubble.txt",
           FIXTURES / "compare" / "after.txt", FIXTURES / "compare" / "goroutineleak-after.txt"]
 
 
@@ -48,8 +49,10 @@ def test_a_quick_bench_run_times_goleak_and_the_go_baseline_on_the_same_dump(tmp
     assert set(results) == {"big-50", "big-50 --jobs 1", "go parse-only big-50", "go parse-only distinct-20k"}
     baseline = results["go parse-only big-50"]
     assert baseline["goroutines"] == results["big-50"]["goroutines"] == 20_001
+    assert baseline["skipped_lines"] == 0 and baseline["frames"] > 20_001
     assert baseline["goleak_summary_ratio"] == pytest.approx(results["big-50"]["seconds"] / baseline["seconds"])
+    assert baseline["goleak_jobs1_ratio"] == pytest.approx(results["big-50 --jobs 1"]["seconds"] / baseline["seconds"])
     assert results["go parse-only distinct-20k"]["goleak_summary_ratio"] is None  # its summary did not run
     table = run.stdout
-    assert "go parse-only big-50" in table and "goleak summary took" in table
+    assert "go parse-only big-50" in table and "goleak summary took" in table and "with --jobs 1" in table
     assert table.index("big-50 --jobs 1") < table.index("go parse-only big-50")  # right after goleak's rows

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 )
 
@@ -36,6 +37,7 @@ var (
 	// "...N frames elided..." (Go 1.21+) or "...additional frames elided..." (older)
 	elidedStart = []byte("...")
 	elidedEnd   = []byte("elided...")
+	offsetMark  = []byte(" +0x")
 )
 
 // parseHeader reads "goroutine N [state] {labels}:" after its prefix.
@@ -69,14 +71,15 @@ func parseCall(line []byte) (*frame, bool) {
 	return &frame{Func: string(line[:open])}, true
 }
 
-// parseFile reads "\tpath/file.go:123 +0x45" into f.
+// parseFile reads a file row into f: "\tpath/file.go:123 +0x45", or "\tpath/file.go:123"
+// (no offset: a runtime frame, or a created-by row of old Go); the path may hold spaces.
 func parseFile(line []byte, f *frame) bool {
 	if len(line) < 2 || line[0] != '\t' {
 		return false
 	}
 	line = line[1:]
-	if sp := bytes.IndexByte(line, ' '); sp >= 0 {
-		line = line[:sp]
+	if off := bytes.LastIndex(line, offsetMark); off >= 0 {
+		line = line[:off]
 	}
 	colon := bytes.LastIndexByte(line, ':')
 	if colon < 0 {
@@ -162,6 +165,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	_ = all // kept alive to the end, as a caller of a parse library would hold its result
 	json.NewEncoder(os.Stdout).Encode(res)
+	// Held to the end, as a caller of a parse library holds its result.
+	runtime.KeepAlive(all)
 }
