@@ -1,7 +1,8 @@
-"""Writing goleak's files: reports, baselines and captured dumps, always atomically."""
+"""Writing goleak's files: reports, baselines and captured dumps, atomically where the target is a file."""
 import os
+import stat
 import tempfile
-from typing import Iterable, Optional, Union
+from typing import BinaryIO, Iterable, Optional, Union
 
 from goleak.errors import UsageError
 
@@ -16,22 +17,36 @@ def check_output_dir(path: Optional[str]) -> None:
 
 
 def write_atomic(path: str, data: Union[bytes, Iterable[bytes]]) -> None:
-    """Write data (bytes, or its pieces in order) through a temporary file beside path and a
-    rename: a failure never leaves half a file, and a reader never sees one."""
+    """Write data (bytes, or its pieces in order) to path. A file is written through a
+    temporary file beside it and a rename: a failure never leaves half a file, and a reader
+    never sees one. A symbolic link stays a link (the file it names is replaced), and what is
+    not a file (/dev/null, /dev/stdout, a named pipe, a process substitution's /dev/fd/N) is
+    written in place: renaming over it would put a file where the device or pipe was."""
     check_output_dir(path)
-    target = os.path.abspath(path)
+    try:
+        existing: Optional[os.stat_result] = os.stat(path)
+    except OSError:
+        existing = None
+    try:
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            with open(path, "wb", buffering=1 << 20) as f:
+                _write(f, data)
+            return
+    except OSError as e:
+        raise UsageError("cannot write %s: %s" % (path, e.strerror or e))
+    target = os.path.realpath(path)
     fd, tmp = tempfile.mkstemp(prefix=".goleak-", suffix=".tmp", dir=os.path.dirname(target) or ".")
     try:
-        # mkstemp makes the file private (0600); ours are ordinary files (0666 - umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        # A big report comes in pieces of about a megabyte (json_report.splice).
+        if existing is not None:
+            mode = stat.S_IMODE(existing.st_mode)  # a file we replace keeps its permissions
+        else:
+            # mkstemp makes the file private (0600); ours are ordinary files (0666 - umask).
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            if isinstance(data, bytes):
-                f.write(data)
-            else:
-                f.writelines(data)
+            _write(f, data)
         os.replace(tmp, target)
     except BaseException as e:
         # Also when the pieces of the report fail to come (an error while rendering them):
@@ -43,3 +58,11 @@ def write_atomic(path: str, data: Union[bytes, Iterable[bytes]]) -> None:
         if isinstance(e, OSError):
             raise UsageError("cannot write %s: %s" % (path, e.strerror or e))
         raise
+
+
+def _write(f: BinaryIO, data: Union[bytes, Iterable[bytes]]) -> None:
+    # A big report comes in pieces of about a megabyte (json_report.splice).
+    if isinstance(data, bytes):
+        f.write(data)
+    else:
+        f.writelines(data)
