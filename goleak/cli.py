@@ -267,8 +267,17 @@ def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Option
     if not output or output == "-":
         # color=True: keep the codes the renderer chose to write (--color always through a
         # pipe); click would strip them. Renderers emit none unless colour was asked for.
-        for piece in [report] if isinstance(report, str) else report:
-            click.echo(piece, nl=False, color=True)
+        try:
+            for piece in [report] if isinstance(report, str) else report:
+                click.echo(piece, nl=False, color=True)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `goleak gate ... | head`: the reader left. The command goes on, so that a gate
+            # or --fail-on-leak still tells its verdict on stderr and by its exit code.
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
         return
     from goleak.output import write_atomic
     target = os.path.abspath(output)

@@ -79,3 +79,25 @@ def test_a_pipe_whose_reader_left_is_a_clear_error(tmp_path):
         # Enough bytes to fill the pipe: the reader is gone by the time they are written.
         write_atomic(str(fifo), [b"x" * (1 << 20)] * 8)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("args, code", [
+    (["gate", "before.txt", "after.txt", "--max-goroutines", "1"], 1),
+    (["compare", "--fail-on-leak", "before.txt", "after.txt"], 1),
+    (["summary", "after.txt"], 0),
+])
+def test_a_reader_that_leaves_early_does_not_hide_the_verdict(args, code):
+    # `goleak gate ... | true`: stdout's reader is gone before the report is written.
+    import subprocess
+    from tests.conftest import goleak_exe
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    argv = [goleak_exe()] + [str(FIXTURES / "compare" / a) if a.endswith(".txt") else a for a in args]
+    try:
+        done = subprocess.run(argv + ["--format", "json"], stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == code, done.stderr
+    assert b"Traceback" not in done.stderr
+    if args[0] == "gate":
+        assert b"goleak: gate failed: max-goroutines" in done.stderr
