@@ -58,10 +58,7 @@ def handle_errors(fn: Callable) -> Callable:
             sys.exit(130)
         except BrokenPipeError:
             # `goleak summary big.txt | head`: the reader left; that is not an error.
-            try:
-                sys.stdout = open(os.devnull, "w")
-            except OSError:
-                pass
+            _drop_stdout()
             sys.exit(EXIT_OK)
         except MemoryError:
             fail("out of memory")
@@ -260,6 +257,15 @@ def report_options(full_paths: bool, top: Optional[int], color: str, output: Opt
                          source_strip=tuple(source_strip), version=__version__)
 
 
+def _drop_stdout() -> None:
+    """Send what is still buffered for a stdout whose reader left nowhere, so that flushing
+    it at exit raises nothing."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+
+
 def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Optional[str],
                  inputs: Sequence[str] = ()) -> None:
     """The report (its text, or its pieces in order, text or UTF-8 bytes) to stdout, or to a
@@ -274,10 +280,7 @@ def write_output(report: Union[str, Iterable[Union[str, bytes]]], output: Option
         except BrokenPipeError:
             # `goleak gate ... | head`: the reader left. The command goes on, so that a gate
             # or --fail-on-leak still tells its verdict on stderr and by its exit code.
-            try:
-                sys.stdout = open(os.devnull, "w")
-            except OSError:
-                pass
+            _drop_stdout()
         return
     from goleak.output import write_atomic
     target = os.path.abspath(output)
